@@ -1,0 +1,184 @@
+"""The embedded stack: S3 on moto's server plus the project's Personalize, Pinpoint and mParticle emulators.
+
+Everything listens on loopback (or on ``host``) and keeps its state under one folder, so the stack can
+be stopped and started again without losing anything. The DAGs reach it through the very same boto3
+calls they make on AWS; only the endpoints differ, and :meth:`LocalStack.airflow_connections` gives
+the Airflow connections that say so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emulators.http_server import RunningServer, free_port
+
+log = logging.getLogger(__name__)
+
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"  # noqa: S105 - fixed credentials of the local emulators, not a secret
+REGION = "us-east-1"
+MPARTICLE_KEY = "local-key"
+MPARTICLE_SECRET = "local-secret"  # noqa: S105 - the emulator's fixed Custom Feed secret
+SERVICES = ("s3", "personalize", "pinpoint", "mparticle")
+
+
+@dataclass
+class LocalStack:
+    """A running embedded stack. Build it with :func:`start_stack`."""
+
+    state_dir: Path
+    endpoints: dict[str, str] = field(default_factory=dict)
+    _servers: list[Any] = field(default_factory=list)
+
+    # -- what clients need -----------------------------------------------------------------------
+    def aws_conn_extra(self) -> dict[str, Any]:
+        """Extras of the Airflow ``aws_default`` connection pointing at this stack."""
+        service_config = {
+            name: {"endpoint_url": self.endpoints[name]}
+            for name in ("personalize", "pinpoint")
+            if name in self.endpoints
+        }
+        return {
+            "region_name": REGION,
+            "endpoint_url": self.endpoints["s3"],
+            "service_config": service_config,
+        }
+
+    def airflow_connections(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_*`` environment variables (JSON form) for this stack."""
+        conns = {
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": ACCESS_KEY,
+                    "password": SECRET_KEY,
+                    "extra": self.aws_conn_extra(),
+                }
+            )
+        }
+        if "mparticle" in self.endpoints:
+            conns["AIRFLOW_CONN_MPARTICLE_DEFAULT"] = json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": self.endpoints["mparticle"],
+                    "login": MPARTICLE_KEY,
+                    "password": MPARTICLE_SECRET,
+                }
+            )
+        return conns
+
+    def client(self, service_name: str) -> Any:
+        """A boto3 client for ``service_name`` pointed at this stack (S3 for anything it does not emulate)."""
+        import boto3
+
+        endpoint = self.endpoints.get(service_name, self.endpoints["s3"])
+        return boto3.client(
+            service_name,
+            region_name=REGION,
+            endpoint_url=endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "state_dir": str(self.state_dir),
+            "endpoints": self.endpoints,
+            "airflow_connections": self.airflow_connections(),
+            "pid": os.getpid(),
+        }
+
+    def write_description(self) -> Path:
+        path = self.state_dir / "stack.json"
+        path.write_text(json.dumps(self.describe(), indent=2))
+        return path
+
+    def stop(self) -> None:
+        for server in reversed(self._servers):
+            try:
+                server.shutdown() if hasattr(server, "shutdown") else server.stop()
+            except Exception:  # pragma: no cover - best effort on teardown
+                log.exception("could not stop %r", server)
+        self._servers.clear()
+        (self.state_dir / "stack.json").unlink(missing_ok=True)
+
+
+def start_stack(
+    state_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    ports: dict[str, int] | None = None,
+    min_job_seconds: float = 2.0,
+    mparticle_rate_limit: float = 270.0,
+    services: tuple[str, ...] = SERVICES,
+) -> LocalStack:
+    """
+    Start the stack and return it; every service runs in a thread of this process.
+
+    :param state_dir: where every emulator keeps its state (SQLite, models, S3 objects on disk).
+    :param host: the address to listen on (loopback by default).
+    :param ports: fixed ports per service; missing ones are chosen free by the OS.
+    :param min_job_seconds: the shortest time a Personalize or Pinpoint job stays in progress, so
+        sensors and triggers really wait.
+    """
+    from moto.server import ThreadedMotoServer
+
+    ports = ports or {}
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    stack = LocalStack(state_dir=state_dir)
+    public_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+
+    try:
+        if "s3" in services:
+            port = ports.get("s3") or free_port(host)
+            moto = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+            moto.start()
+            stack._servers.append(moto)
+            stack.endpoints["s3"] = f"http://{public_host}:{port}"
+
+        if "personalize" in services:
+            from emulators.personalize.server import create_app as personalize_app
+
+            app = personalize_app(
+                state_dir=state_dir / "personalize",
+                s3_endpoint_url=stack.endpoints["s3"],
+                min_job_seconds=min_job_seconds,
+            )
+            server = RunningServer(app, host, ports.get("personalize", 0), name="personalize").start()
+            stack._servers.append(server)
+            stack.endpoints["personalize"] = f"http://{public_host}:{server.port}"
+
+        if "pinpoint" in services:
+            from emulators.pinpoint.server import create_app as pinpoint_app
+
+            app = pinpoint_app(
+                state_dir=state_dir / "pinpoint",
+                s3_endpoint_url=stack.endpoints["s3"],
+                min_job_seconds=min(min_job_seconds, 1.0),
+            )
+            server = RunningServer(app, host, ports.get("pinpoint", 0), name="pinpoint").start()
+            stack._servers.append(server)
+            stack.endpoints["pinpoint"] = f"http://{public_host}:{server.port}"
+
+        if "mparticle" in services:
+            from emulators.mparticle.server import create_app as mparticle_app
+
+            app = mparticle_app(
+                state_dir=state_dir / "mparticle",
+                api_key=MPARTICLE_KEY,
+                api_secret=MPARTICLE_SECRET,
+                rate_limit_per_s=mparticle_rate_limit,
+            )
+            server = RunningServer(app, host, ports.get("mparticle", 0), name="mparticle").start()
+            stack._servers.append(server)
+            stack.endpoints["mparticle"] = f"http://{public_host}:{server.port}"
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
