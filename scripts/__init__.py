@@ -1,0 +1,1 @@
+"""Entry points run with ``python -m scripts.<name>`` (demo, run report)."""
