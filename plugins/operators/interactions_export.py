@@ -1,0 +1,746 @@
+"""Export stage: interactions per data interval → CSV partitions in S3 → training snapshot → validation.
+
+Operators (all ``AwsBaseOperator[S3Hook]``, XCom = small dicts of S3 URIs and counts):
+
+* :class:`MParticleBatchesToInteractionsOperator` — mParticle batch files (S3 / Firehose output)
+  of the interval → ``<prefix>/interactions/dt=<ds>/run=<run key>/part-*.csv`` + quarantine file,
+  published by the partition manifest.
+* :class:`SqlToInteractionsOperator` — a SQL file rendered for the interval, run on any
+  common-sql connection (the embedded stand-in is PostgreSQL), streamed into the same layout.
+* :class:`RedshiftUnloadToPartitionOperator` + :class:`PublishUnloadedPartitionOperator`
+  (or :func:`redshift_partition_export` for both) — Redshift UNLOAD into the run folder, then publish.
+* :class:`BuildTrainingSnapshotOperator` — copy the partitions of a look-back window (via their
+  manifests) into the folder an import job reads.
+* :class:`ValidateInteractionsOperator` — stream-validate that folder against the Avro schema.
+
+Redshift: ``RedshiftToS3Operator`` (UNLOAD) rather than the Redshift Data API directly. UNLOAD
+writes from the cluster's slices straight to S3 in parallel, so no row passes through the Airflow
+worker; the provider operator already renders ``select_query`` from ``include/sql/*.sql``
+(``template_ext=(".sql",)``), escapes it into ``UNLOAD ($$...$$)``, builds the credentials block
+or IAM role, adds ``HEADER``, and *also* runs through the Data API when
+``redshift_data_api_kwargs`` is given (Serverless, no open port). So the choice keeps both
+transports while reusing maintained code; the subclass only points ``s3_key`` at the run folder.
+
+Partition semantics (see ``personalize_logic.partitions``): each attempt writes its own
+``run=<run id>.try<N>/`` folder, and one PUT of ``dt=<ds>/_manifest.json`` publishes it, so
+re-runs and backfills replace exactly their interval atomically and never overwrite an older
+run's files. The mParticle exporter reads the ``source_prefixes`` you give it (templated; for
+late-arriving data pass the next day's folder too, e.g. ``dt={{ ds }}`` and
+``dt={{ macros.ds_add(ds, 1) }}``) and keeps only events whose own timestamp is inside
+``[data_interval_start, data_interval_end)``, so the output of an interval is deterministic once
+its source folders are complete. An interval without events is not an error: the partition then
+holds one header-only CSV part, the manifest says ``rows: 0`` and the snapshot skips it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.transfers.redshift_to_s3 import RedshiftToS3Operator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import AirflowException, BaseHook
+
+from personalize_logic.interactions_validation import CsvValidator, InteractionsValidationError
+from personalize_logic.mparticle_interactions import (
+    DEFAULT_ACTIONS,
+    MParticleExportConfig,
+    MParticleInteractionsExporter,
+)
+from personalize_logic.partitions import (
+    DEFAULT_PART_BYTES,
+    MANIFEST_NAME,
+    QUARANTINE_NAME,
+    PartedCsvWriter,
+    build_manifest,
+    dump_manifest,
+    lookback_dates,
+    manifest_key,
+    parse_manifest,
+    run_key,
+    run_prefix,
+    snapshot_copy_plan,
+    snapshot_data_prefix,
+    snapshot_manifest_key,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "include" / "schemas"
+PROGRESS_SECONDS = 30.0
+
+
+def _run_key_from_context(context: Context) -> str:
+    ti = context.get("ti")
+    try_number = getattr(ti, "try_number", None)
+    return run_key(str(context["run_id"]), try_number)
+
+
+def _parse_instant(value: Any) -> int:
+    """Epoch milliseconds of a rendered ``{{ data_interval_start }}`` (str or datetime)."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def load_schema(schema: dict[str, Any] | str) -> dict[str, Any]:
+    """A schema dict, or a JSON file path (relative names resolve in ``include/schemas``)."""
+    if isinstance(schema, dict):
+        return schema
+    path = Path(schema)
+    if not path.is_absolute() and not path.exists():
+        path = SCHEMA_DIR / schema
+    return json.loads(path.read_text())
+
+
+class _PartitionOperator(AwsBaseOperator[S3Hook]):
+    """Shared S3 helpers: upload a run folder, publish its manifest."""
+
+    aws_hook_class = S3Hook
+
+    def _upload_and_publish(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        dataset: str,
+        ds: str,
+        key: str,
+        parts: Sequence[Any],
+        header: Sequence[str],
+        extra_files: Sequence[tuple[str, str]] = (),
+        interval: tuple[str, str] | None = None,
+        stats: dict[str, Any] | None = None,
+        quarantine: dict[str, Any] | None = None,
+        source: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        folder = run_prefix(prefix, dataset, ds, key)
+        files = []
+        for part in parts:
+            object_key = folder + os.path.basename(part.path)
+            self.hook.load_file(part.path, object_key, bucket_name=bucket, replace=True)
+            files.append({"key": object_key, "rows": part.rows, "bytes": part.bytes})
+        for local, name in extra_files:
+            self.hook.load_file(local, folder + name, bucket_name=bucket, replace=True)
+        manifest = build_manifest(
+            dataset=dataset, ds=ds, key=key, bucket=bucket, files=files, header=header,
+            interval=interval, stats=stats, quarantine=quarantine, source=source,
+        )  # fmt: skip
+        body = dump_manifest(manifest)
+        # audit copy inside the run folder first, the partition pointer last (the atomic publish)
+        self.hook.load_bytes(body, folder + MANIFEST_NAME, bucket_name=bucket, replace=True)
+        pointer = manifest_key(prefix, dataset, ds)
+        self.hook.load_bytes(body, pointer, bucket_name=bucket, replace=True)
+        self.log.info("Published s3://%s/%s -> %s (%s rows)", bucket, pointer, folder, manifest["rows"])
+        return {
+            "partition": ds,
+            "manifest_uri": f"s3://{bucket}/{pointer}",
+            "run_prefix_uri": f"s3://{bucket}/{folder}",
+            "run_key": key,
+            "files": len(files),
+            "rows": manifest["rows"],
+        }
+
+
+class MParticleBatchesToInteractionsOperator(_PartitionOperator):
+    """
+    Convert the mParticle batch files of one data interval into a Personalize interactions partition.
+
+    :param bucket: Destination bucket. (templated)
+    :param prefix: Destination prefix; the partition is ``<prefix>/<dataset>/dt=<ds>/``. (templated)
+    :param source_prefixes: Key prefix (or list) of the batch files to read, e.g.
+        ``mparticle/dt={{ ds }}/``. (templated)
+    :param source_bucket: Bucket of the batch files (default: ``bucket``). (templated)
+    :param partition_date: Partition date ``YYYY-MM-DD``. (templated)
+    :param interval_start: Inclusive start of the event-time window. (templated)
+    :param interval_end: Exclusive end of the event-time window. (templated)
+    :param dataset: Dataset folder name.
+    :param actions: Product actions to export (default purchase, view_detail, add_to_cart,
+        add_to_wishlist).
+    :param user_id_source: ``"mpid"`` or a ``user_identities`` key such as ``"customer_id"``.
+    :param item_id_fields: Product fields tried in order for ITEM_ID.
+    :param event_value_field: Product field for EVENT_VALUE (None: no EVENT_VALUE column).
+    :param include_session_id: Add a SESSION_ID column.
+    :param seconds_timestamps: ``"quarantine"`` or ``"convert"`` second-looking event times.
+    :param max_quarantine_share: Fail when the quarantined share of lines+events+rows exceeds this.
+    :param allow_truncated_files: Do not fail on truncated / corrupt gzip files (their readable
+        part is still exported and the tail quarantined).
+    :param part_max_bytes: Roll over to a new CSV part at this size.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "bucket",
+        "prefix",
+        "source_prefixes",
+        "source_bucket",
+        "partition_date",
+        "interval_start",
+        "interval_end",
+    )
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        source_prefixes: str | Sequence[str],
+        source_bucket: str | None = None,
+        partition_date: str = "{{ ds }}",
+        interval_start: str = "{{ data_interval_start }}",
+        interval_end: str = "{{ data_interval_end }}",
+        dataset: str = "interactions",
+        actions: Sequence[str] | None = None,
+        user_id_source: str = "mpid",
+        item_id_fields: Sequence[str] = ("id", "sku"),
+        event_value_field: str | None = "price",
+        include_session_id: bool = False,
+        seconds_timestamps: str = "quarantine",
+        max_quarantine_share: float = 0.01,
+        allow_truncated_files: bool = False,
+        part_max_bytes: int = DEFAULT_PART_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.source_prefixes = source_prefixes
+        self.source_bucket = source_bucket
+        self.partition_date = partition_date
+        self.interval_start = interval_start
+        self.interval_end = interval_end
+        self.dataset = dataset
+        self.actions = actions
+        self.user_id_source = user_id_source
+        self.item_id_fields = item_id_fields
+        self.event_value_field = event_value_field
+        self.include_session_id = include_session_id
+        self.seconds_timestamps = seconds_timestamps
+        self.max_quarantine_share = max_quarantine_share
+        self.allow_truncated_files = allow_truncated_files
+        self.part_max_bytes = part_max_bytes
+
+    def _source_keys(self, bucket: str) -> list[str]:
+        keys: set[str] = set()
+        for source in _as_list(self.source_prefixes):
+            for key in self.hook.list_keys(bucket_name=bucket, prefix=source) or []:
+                name = key.rsplit("/", 1)[-1]
+                if key.endswith("/") or not name or name.startswith(("_", ".")):
+                    continue
+                keys.add(key)
+        return sorted(keys)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        config = MParticleExportConfig(
+            actions=frozenset(self.actions) if self.actions else DEFAULT_ACTIONS,
+            user_id_source=self.user_id_source,
+            item_id_fields=tuple(self.item_id_fields),
+            event_value_field=self.event_value_field,
+            include_session_id=self.include_session_id,
+            seconds_timestamps=self.seconds_timestamps,
+        )
+        source_bucket = self.source_bucket or self.bucket
+        start_ms, end_ms = _parse_instant(self.interval_start), _parse_instant(self.interval_end)
+        key = _run_key_from_context(context)
+        keys = self._source_keys(source_bucket)
+        self.log.info(
+            "Exporting %s mParticle file(s) from s3://%s/%s for [%s, %s) into run %s",
+            len(keys), source_bucket, _as_list(self.source_prefixes), self.interval_start, self.interval_end, key,
+        )  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="mparticle-export-") as tmp:
+            writer = PartedCsvWriter(tmp, config.header, max_bytes=self.part_max_bytes)
+            q_path = os.path.join(tmp, QUARANTINE_NAME)
+            with open(q_path, "w", encoding="utf-8") as q_fh:
+
+                def quarantine(record: dict[str, Any]) -> None:
+                    q_fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+                exporter = MParticleInteractionsExporter(
+                    config, interval_start_ms=start_ms, interval_end_ms=end_ms,
+                    row_sink=writer.write_many, quarantine_sink=quarantine,
+                )  # fmt: skip
+                last_log = time.monotonic()
+                for n, object_key in enumerate(keys, start=1):
+                    body = self.hook.conn.get_object(Bucket=source_bucket, Key=object_key)["Body"]
+                    try:
+                        exporter.process_stream(f"s3://{source_bucket}/{object_key}", body)
+                    finally:
+                        body.close()
+                    if time.monotonic() - last_log > PROGRESS_SECONDS or n == len(keys):
+                        last_log = time.monotonic()
+                        st = exporter.stats
+                        self.log.info(
+                            "Progress: %d/%d files (%.0f%%), %d bytes read, %d rows written, %d quarantined",
+                            n, len(keys), 100.0 * n / len(keys), st.bytes_read, st.rows_written, st.quarantine_records,
+                        )  # fmt: skip
+            parts = writer.close()
+            stats = exporter.stats
+            stats.check_accounting()
+            extra = [(q_path, QUARANTINE_NAME)] if stats.quarantine_records else []
+            quarantine_info = {
+                "records": stats.quarantine_records,
+                "share": round(stats.quarantine_share, 6),
+                "reasons": dict(stats.reasons),
+                "key": run_prefix(self.prefix, self.dataset, self.partition_date, key) + QUARANTINE_NAME
+                if extra
+                else None,
+            }
+            failure = None
+            if stats.quarantine_share > self.max_quarantine_share:
+                failure = (
+                    f"quarantined share {stats.quarantine_share:.4%} exceeds max_quarantine_share "
+                    f"{self.max_quarantine_share:.4%}: {dict(stats.reasons)}"
+                )
+            elif stats.files_truncated and not self.allow_truncated_files:
+                failure = (
+                    f"{stats.files_truncated} truncated or corrupt gzip file(s); set allow_truncated_files=True "
+                    "to export their readable part"
+                )
+            if failure:
+                folder = run_prefix(self.prefix, self.dataset, self.partition_date, key)
+                if extra:
+                    self.hook.load_file(
+                        q_path, folder + QUARANTINE_NAME, bucket_name=self.bucket, replace=True
+                    )
+                raise AirflowException(
+                    f"mParticle export of {self.partition_date} not published: {failure}. "
+                    f"Quarantine: s3://{self.bucket}/{folder}{QUARANTINE_NAME}"
+                )
+            if stats.rows_written == 0:
+                self.log.warning(
+                    "No interactions for %s (%d files, %d events seen): publishing a header-only partition",
+                    self.partition_date, stats.files, stats.events_seen,
+                )  # fmt: skip
+            result = self._upload_and_publish(
+                bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=self.partition_date, key=key,
+                parts=parts, header=config.header, extra_files=extra,
+                interval=(str(self.interval_start), str(self.interval_end)),
+                stats=stats.as_dict(), quarantine=quarantine_info,
+                source={"bucket": source_bucket, "prefixes": _as_list(self.source_prefixes), "files": len(keys)},
+            )  # fmt: skip
+        result.update(
+            source_files=len(keys),
+            quarantined=stats.quarantine_records,
+            out_of_interval_rows=stats.rows_out_of_interval,
+            quarantine_uri=f"s3://{self.bucket}/{quarantine_info['key']}" if quarantine_info["key"] else None,
+            empty=stats.rows_written == 0,
+        )
+        return result
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime | dt.date):
+        raise AirflowException(
+            f"SQL returned a {type(value).__name__}; select epoch seconds (BIGINT) for TIMESTAMP columns"
+        )
+    return value
+
+
+class SqlToInteractionsOperator(_PartitionOperator):
+    """
+    Run a SQL file for the data interval on a common-sql connection and stream rows into a partition.
+
+    The column names of the result are the CSV header (alias them as the schema fields, e.g.
+    ``AS "USER_ID"``). Rows are fetched with a server-side cursor on PostgreSQL (psycopg2) and
+    ``fetchmany(fetch_size)`` elsewhere, so memory does not grow with the result.
+
+    :param sql: SQL text or a ``.sql`` file on the template search path. (templated)
+    :param conn_id: A common-sql connection (postgres, redshift, ...).
+    :param bucket: Destination bucket. (templated)
+    :param prefix: Destination prefix. (templated)
+    :param partition_date: Partition date ``YYYY-MM-DD``. (templated)
+    :param dataset: Dataset folder name (interactions, items, users).
+    :param parameters: Bind parameters for the query. (templated)
+    :param fetch_size: Rows per fetch.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "sql", "bucket", "prefix", "partition_date", "parameters"
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+
+    def __init__(
+        self,
+        *,
+        sql: str,
+        conn_id: str,
+        bucket: str,
+        prefix: str,
+        partition_date: str = "{{ ds }}",
+        dataset: str = "interactions",
+        parameters: dict[str, Any] | Sequence[Any] | None = None,
+        fetch_size: int = 10_000,
+        part_max_bytes: int = DEFAULT_PART_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sql = sql
+        self.conn_id = conn_id
+        self.bucket = bucket
+        self.prefix = prefix
+        self.partition_date = partition_date
+        self.dataset = dataset
+        self.parameters = parameters
+        self.fetch_size = fetch_size
+        self.part_max_bytes = part_max_bytes
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        db_hook = BaseHook.get_connection(self.conn_id).get_hook()
+        key = _run_key_from_context(context)
+        conn = db_hook.get_conn()
+        try:
+            try:
+                cursor = conn.cursor(name=f"personalize_export_{os.getpid()}")  # server-side (psycopg2)
+                cursor.itersize = self.fetch_size
+            except TypeError:
+                cursor = conn.cursor()
+            cursor.execute(self.sql, self.parameters)
+            first = cursor.fetchmany(self.fetch_size)
+            header = [str(d[0]) for d in cursor.description]
+            bad = [c for c in header if c != c.upper()]
+            if bad:
+                raise AirflowException(
+                    f"result columns must be the Personalize field names in upper case (alias them "
+                    f'AS "USER_ID" ...); got {header}'
+                )
+            with tempfile.TemporaryDirectory(prefix="sql-export-") as tmp:
+                writer = PartedCsvWriter(tmp, header, max_bytes=self.part_max_bytes)
+                batch = first
+                while batch:
+                    writer.write_many([tuple(_csv_value(v) for v in row) for row in batch])
+                    batch = cursor.fetchmany(self.fetch_size)
+                parts = writer.close()
+                cursor.close()
+                self.log.info("Query returned %d rows for %s", writer.rows, self.partition_date)
+                return self._upload_and_publish(
+                    bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=self.partition_date,
+                    key=key, parts=parts, header=header,
+                    source={"conn_id": self.conn_id, "rows": writer.rows},
+                )  # fmt: skip
+        finally:
+            conn.close()
+
+
+class RedshiftUnloadToPartitionOperator(RedshiftToS3Operator):
+    """
+    ``RedshiftToS3Operator`` that UNLOADs into the run folder of a partition (publish separately).
+
+    ``select_query`` is typically ``"sql/unload_interactions.sql"`` (rendered from the file).
+    Returns ``{"run_prefix": ..., "run_key": ..., "partition": ...}`` for
+    :class:`PublishUnloadedPartitionOperator`.
+
+    :param bucket: Destination bucket. (templated)
+    :param prefix: Destination prefix. (templated)
+    :param partition_date: Partition date ``YYYY-MM-DD``. (templated)
+    :param dataset: Dataset folder name.
+    """
+
+    template_fields: Sequence[str] = (
+        *RedshiftToS3Operator.template_fields,
+        "bucket",
+        "prefix",
+        "partition_date",
+    )
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        select_query: str,
+        partition_date: str = "{{ ds }}",
+        dataset: str = "interactions",
+        unload_options: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            s3_bucket=bucket,
+            s3_key="",
+            select_query=select_query,
+            include_header=True,
+            unload_options=unload_options or ["FORMAT AS CSV", "MAXFILESIZE 256 MB", "EXTENSION 'csv'"],
+            **kwargs,
+        )
+        self.bucket = bucket
+        self.prefix = prefix
+        self.partition_date = partition_date
+        self.dataset = dataset
+
+    def execute(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
+        key = _run_key_from_context(context)
+        folder = run_prefix(self.prefix, self.dataset, self.partition_date, key)
+        self.s3_bucket = self.bucket
+        self.s3_key = folder + "part-"
+        super().execute(context)
+        return {"run_prefix": folder, "run_key": key, "partition": self.partition_date, "bucket": self.bucket}
+
+
+class PublishUnloadedPartitionOperator(_PartitionOperator):
+    """
+    Publish a run folder written by UNLOAD: check each part's header, count rows, write the manifest.
+
+    :param bucket: Bucket. (templated)
+    :param prefix: Destination prefix. (templated)
+    :param unload: The XCom of :class:`RedshiftUnloadToPartitionOperator` (dict). (templated)
+    :param expected_header: Header every part must start with (default: not checked).
+    :param dataset: Dataset folder name.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "unload")
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        unload: dict[str, Any] | str,
+        expected_header: Sequence[str] | None = None,
+        dataset: str = "interactions",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.unload = unload
+        self.expected_header = expected_header
+        self.dataset = dataset
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        info = json.loads(self.unload) if isinstance(self.unload, str) else self.unload
+        folder, key, ds = info["run_prefix"], info["run_key"], info["partition"]
+        keys = sorted(
+            k for k in self.hook.list_keys(bucket_name=self.bucket, prefix=folder) or [] if k.endswith(".csv")
+        )
+        files = []
+        header: list[str] = list(self.expected_header or [])
+        for object_key in keys:
+            body = self.hook.conn.get_object(Bucket=self.bucket, Key=object_key)["Body"]
+            first: bytes | None = None
+            lines = size = 0
+            for chunk in body.iter_chunks(1 << 20):
+                if first is None:
+                    first = chunk.split(b"\n", 1)[0]
+                lines += chunk.count(b"\n")
+                size += len(chunk)
+            got = (first or b"").decode("utf-8").rstrip("\r").split(",")
+            if self.expected_header and got != list(self.expected_header):
+                raise AirflowException(
+                    f"s3://{self.bucket}/{object_key}: header {got} != {list(self.expected_header)} "
+                    "(on Redshift set enable_case_sensitive_identifier=true for the unloading user)"
+                )
+            header = header or got
+            files.append({"key": object_key, "rows": max(lines - 1, 0), "bytes": size})
+
+        manifest = build_manifest(
+            dataset=self.dataset, ds=ds, key=key, bucket=self.bucket, files=files, header=header,
+            source={"unload": True},
+        )  # fmt: skip
+        body_bytes = dump_manifest(manifest)
+        self.hook.load_bytes(body_bytes, folder + MANIFEST_NAME, bucket_name=self.bucket, replace=True)
+        pointer = manifest_key(self.prefix, self.dataset, ds)
+        self.hook.load_bytes(body_bytes, pointer, bucket_name=self.bucket, replace=True)
+        return {
+            "partition": ds,
+            "manifest_uri": f"s3://{self.bucket}/{pointer}",
+            "run_prefix_uri": f"s3://{self.bucket}/{folder}",
+            "files": len(files),
+            "rows": manifest["rows"],
+        }
+
+
+def redshift_partition_export(
+    *,
+    task_id: str,
+    bucket: str,
+    prefix: str,
+    select_query: str = "sql/unload_interactions.sql",
+    dataset: str = "interactions",
+    expected_header: Sequence[str] | None = ("USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP", "EVENT_VALUE"),
+    **kwargs: Any,
+) -> tuple[RedshiftUnloadToPartitionOperator, PublishUnloadedPartitionOperator]:
+    """Two chained tasks: ``<task_id>_unload`` >> ``<task_id>_publish`` (call inside a DAG context)."""
+    aws_conn_id = kwargs.pop("aws_conn_id", "aws_default")
+    unload = RedshiftUnloadToPartitionOperator(
+        task_id=f"{task_id}_unload", bucket=bucket, prefix=prefix, select_query=select_query,
+        dataset=dataset, aws_conn_id=aws_conn_id, **kwargs,
+    )  # fmt: skip
+    publish = PublishUnloadedPartitionOperator(
+        task_id=f"{task_id}_publish", bucket=bucket, prefix=prefix, dataset=dataset,
+        unload=unload.output,  # type: ignore[arg-type]
+        expected_header=list(expected_header) if expected_header else None, aws_conn_id=aws_conn_id,
+    )  # fmt: skip
+    unload >> publish
+    return unload, publish
+
+
+class BuildTrainingSnapshotOperator(_PartitionOperator):
+    """
+    Copy the published partitions of a look-back window into one import folder.
+
+    :param bucket: Bucket. (templated)
+    :param prefix: Prefix of the partitions and snapshots. (templated)
+    :param snapshot_date: Last partition date of the window (inclusive). (templated)
+    :param lookback_days: Window length in days.
+    :param snapshot_key: Snapshot folder name (default ``<end_date>-lb<N>-<run key>``). (templated)
+    :param dataset: Dataset folder name.
+    :param missing_partitions: ``"fail"`` (default) or ``"skip"`` dates without a manifest.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "snapshot_date", "snapshot_key")
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        snapshot_date: str = "{{ ds }}",
+        lookback_days: int = 30,
+        snapshot_key: str | None = None,
+        dataset: str = "interactions",
+        missing_partitions: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.snapshot_date = snapshot_date
+        self.lookback_days = lookback_days
+        self.snapshot_key = snapshot_key
+        self.dataset = dataset
+        self.missing_partitions = missing_partitions
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.missing_partitions not in ("fail", "skip"):
+            raise AirflowException("missing_partitions must be 'fail' or 'skip'")
+        snap = (
+            self.snapshot_key
+            or f"{self.snapshot_date}-lb{self.lookback_days}-{_run_key_from_context(context)}"
+        )
+        manifests, missing = [], []
+        for ds in lookback_dates(self.snapshot_date, self.lookback_days):
+            mkey = manifest_key(self.prefix, self.dataset, ds)
+            if not self.hook.check_for_key(mkey, bucket_name=self.bucket):
+                missing.append(ds)
+                continue
+            body = self.hook.read_key(mkey, bucket_name=self.bucket)
+            manifests.append(parse_manifest(body, f"s3://{self.bucket}/{mkey}"))
+        if missing and self.missing_partitions == "fail":
+            raise AirflowException(
+                f"{len(missing)} partition(s) of the {self.lookback_days}-day window have no manifest: "
+                f"{missing[:10]}{' ...' if len(missing) > 10 else ''} (backfill them or use missing_partitions='skip')"
+            )
+        for m in manifests:  # header-only parts are not copied
+            m["files"] = [f for f in m["files"] if f.get("rows") != 0]
+        plan = snapshot_copy_plan(manifests, self.prefix, snap, self.dataset)
+        dest = snapshot_data_prefix(self.prefix, snap, self.dataset)
+        planned = {d for _, d in plan}
+        stale = [
+            k for k in self.hook.list_keys(bucket_name=self.bucket, prefix=dest) or [] if k not in planned
+        ]
+        if stale:
+            self.hook.delete_objects(bucket=self.bucket, keys=stale)
+        for src, dst in plan:
+            self.hook.copy_object(src, dst, source_bucket_name=self.bucket, dest_bucket_name=self.bucket)
+        rows = sum(int(f.get("rows") or 0) for m in manifests for f in m["files"])
+        snapshot_manifest = {
+            "snapshot_key": snap,
+            "dataset": self.dataset,
+            "window": {"end": self.snapshot_date, "days": self.lookback_days},
+            "partitions": {m["partition"]: m["run_key"] for m in manifests},
+            "missing": missing,
+            "files": [d for _, d in plan],
+            "rows": rows,
+        }
+        self.hook.load_bytes(
+            (json.dumps(snapshot_manifest, indent=2, sort_keys=True) + "\n").encode(),
+            snapshot_manifest_key(self.prefix, snap, self.dataset),
+            bucket_name=self.bucket,
+            replace=True,
+        )
+        self.log.info("Snapshot %s: %d partitions, %d files, %d rows", dest, len(manifests), len(plan), rows)
+        return {
+            "snapshot_uri": f"s3://{self.bucket}/{dest}",
+            "snapshot_key": snap,
+            "partitions": len(manifests),
+            "missing": missing,
+            "files": len(plan),
+            "rows": rows,
+        }
+
+
+class ValidateInteractionsOperator(_PartitionOperator):
+    """
+    Validate the CSV files under an S3 folder against a Personalize schema; fail with file/line/field.
+
+    :param s3_uri: ``s3://bucket/folder/`` to validate (e.g. the snapshot's XCom). (templated)
+    :param schema: Avro schema dict or JSON file (relative names resolve in include/schemas).
+    :param dataset: ``interactions`` applies the interactions minimums.
+    :param max_errors: Stop after this many errors.
+    :param min_rows: Override the minimum row count.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("s3_uri")
+
+    def __init__(
+        self,
+        *,
+        s3_uri: str,
+        schema: dict[str, Any] | str = "interactions.json",
+        dataset: str = "interactions",
+        max_errors: int = 20,
+        min_rows: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.s3_uri = s3_uri
+        self.schema = schema
+        self.dataset = dataset
+        self.max_errors = max_errors
+        self.min_rows = min_rows
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if not self.s3_uri.startswith("s3://"):
+            raise AirflowException(f"s3_uri must start with s3://, got {self.s3_uri!r}")
+        bucket, _, folder = self.s3_uri[5:].partition("/")
+        validator = CsvValidator(
+            load_schema(self.schema), dataset=self.dataset, max_errors=self.max_errors, min_rows=self.min_rows
+        )
+        keys = sorted(
+            k for k in self.hook.list_keys(bucket_name=bucket, prefix=folder) or [] if k.endswith(".csv")
+        )
+        for object_key in keys:
+            body = self.hook.conn.get_object(Bucket=bucket, Key=object_key)["Body"]
+            try:
+                validator.validate_bytes_stream(f"s3://{bucket}/{object_key}", body)
+            finally:
+                body.close()
+            if validator.report.truncated:
+                break
+        report = validator.finish()
+        self.log.info("Validation of %s: %s", self.s3_uri, json.dumps(report.as_dict()))
+        if not report.ok:
+            raise AirflowException(str(InteractionsValidationError(report)))
+        return report.as_dict()

@@ -1,0 +1,910 @@
+"""mParticle event batches → Amazon Personalize interactions rows (pure, streaming, fast).
+
+Input: files as mParticle's S3 / Firehose outputs land them — newline-delimited JSON (one batch per
+line), or one JSON batch / a JSON array of batches per file (pretty-printed is fine), each possibly
+gzip-compressed (detected by the magic bytes ``1f 8b``, not by the file name; multi-member gzip is
+supported).
+
+Output rows (one per product of a selected commerce event)::
+
+    USER_ID      batch ``mpid`` (default) or ``user_identities.<name>`` (e.g. customer_id)
+    ITEM_ID      product ``id`` (fallback ``sku``; configurable list of product fields)
+    EVENT_TYPE   ``product_action.action`` (default set: purchase, view_detail, add_to_cart,
+                 add_to_wishlist)
+    TIMESTAMP    event ``data.timestamp_unixtime_ms // 1000`` (epoch seconds)
+    EVENT_VALUE  product ``price`` (optional column; empty when the product has no price)
+    SESSION_ID   ``session_uuid`` or ``session_id`` as a string (optional column, off by default:
+                 SESSION_ID is not a Personalize reserved field, so it is a categorical metadata
+                 column that counts against "event types + metadata columns ≤ 10")
+
+Parsing: each line is decoded with ``msgspec`` (an Airflow core dependency) into typed structs that
+declare only the fields used here, so everything else in a batch (device info, attributes...) is
+skipped in C. Integers are parsed exactly (arbitrary precision, never through a float), so a 64-bit
+``mpid`` like -9223372036854775808 or 2^53+1 reaches the CSV text unchanged. A line the fast path
+rejects (malformed JSON, unexpected structure, invalid UTF-8) goes through a careful per-line path
+that either recovers the valid parts or quarantines with a precise reason.
+
+Decisions:
+
+* ``mpid`` is a signed 64-bit integer in mParticle. A JSON integer outside [-2^63, 2^63-1] is
+  quarantined (``mpid_out_of_int64_range``) rather than reinterpreted, a float-looking mpid (e.g.
+  ``-7.6e18``, already rounded by some JSON tool) is quarantined (``mpid_not_integer``), and
+  ``0`` / missing is ``missing_user_id``. A digit string is accepted and normalised.
+* Timestamps: ``timestamp_unixtime_ms`` below 1e11 looks like *seconds* (1e11 ms is 1973-03-03);
+  those are quarantined as ``timestamp_in_seconds`` (or converted with
+  ``seconds_timestamps="convert"``); values ≥ 1e14 are named ``timestamp_in_microseconds``.
+* IDs: empty, longer than 256 characters, or containing CR/LF (Personalize needs one record per
+  line) → quarantined. Commas, quotes and any Unicode are kept; CSV quoting round-trips them.
+* Invalid UTF-8: the line is decoded with ``surrogateescape`` so the rest of the batch survives;
+  a value carrying undecodable bytes that would reach the CSV is quarantined (``invalid_utf8``).
+* Truncated or corrupt gzip: every complete line decompressed before the damage is processed;
+  the partial tail is quarantined once (``truncated_gzip`` / ``corrupt_gzip``) naming the file and
+  the decompressed byte offset, and ``stats.files_truncated`` is incremented (the operator fails
+  on it by default because how much data was lost is unknown).
+* Commerce events without ``product_action`` but with a ``promotion_action`` or
+  ``product_impressions`` are ignored (counted: they are not product interactions); without any of
+  them they are quarantined (``missing_product_action``). A selected action with no products is
+  quarantined (``empty_products``).
+* Events outside ``[interval_start, interval_end)`` (compared in milliseconds) are counted in
+  ``events_out_of_interval`` / ``rows_out_of_interval`` and not written.
+
+Accounting (``ExportStats.check_accounting`` raises if any of these fails, so nothing is dropped
+silently)::
+
+    lines_read      = batches_parsed + lines_quarantined + blank_lines
+    events_seen     = events_ignored + events_quarantined + events_out_of_interval + events_used
+    products_seen   = rows_written + rows_quarantined        (products of events_used)
+
+Memory is bounded by one line (one batch) plus the decompression chunk and the CSV row buffer; a
+whole-document (non-NDJSON) file is read whole and limited to ``max_document_bytes``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+import msgspec
+
+DEFAULT_ACTIONS = frozenset({"purchase", "view_detail", "add_to_cart", "add_to_wishlist"})
+MAX_ID_CHARS = 256
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+SECONDS_THRESHOLD_MS = 10**11
+MICROS_THRESHOLD_MS = 10**14
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 1 << 20
+SNIPPET_CHARS = 300
+
+_DIGITS = re.compile(r"^-?\d{1,40}$")
+
+
+# --------------------------------------------------------------------------------------- structs
+class _Product(msgspec.Struct):
+    id: Any = None
+    sku: Any = None
+    name: Any = None
+    brand: Any = None
+    category: Any = None
+    variant: Any = None
+    price: Any = None
+    quantity: Any = None
+    total_product_amount: Any = None
+
+
+PRODUCT_FIELDS = frozenset(_Product.__struct_fields__)
+
+
+class _ProductAction(msgspec.Struct):
+    action: Any = None
+    products: list[_Product] | None = None
+
+
+class _EventData(msgspec.Struct):
+    timestamp_unixtime_ms: Any = None
+    session_id: Any = None
+    session_uuid: Any = None
+    product_action: _ProductAction | None = None
+    promotion_action: msgspec.Raw = msgspec.Raw()
+    product_impressions: msgspec.Raw = msgspec.Raw()
+
+
+class _Event(msgspec.Struct):
+    event_type: Any = None
+    data: _EventData | None = None
+
+
+class _Batch(msgspec.Struct):
+    mpid: Any = None
+    user_identities: dict[str, Any] | None = None
+    events: list[_Event] | None = None
+
+
+_LINE_DECODER = msgspec.json.Decoder(_Batch)
+_DOC_DECODER = msgspec.json.Decoder(_Batch | list[_Batch])
+
+
+# ------------------------------------------------------------------------------- config / stats
+@dataclass(frozen=True)
+class MParticleExportConfig:
+    """What to export. ``user_id_source``: ``"mpid"`` or a ``user_identities`` key."""
+
+    actions: frozenset[str] = DEFAULT_ACTIONS
+    user_id_source: str = "mpid"
+    item_id_fields: tuple[str, ...] = ("id", "sku")
+    event_value_field: str | None = "price"
+    include_session_id: bool = False
+    seconds_timestamps: str = "quarantine"
+    max_document_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.item_id_fields if f not in PRODUCT_FIELDS]
+        if not self.item_id_fields or bad:
+            raise ValueError(f"item_id_fields must be product fields {sorted(PRODUCT_FIELDS)}, got {bad}")
+        if self.event_value_field is not None and self.event_value_field not in PRODUCT_FIELDS:
+            raise ValueError(f"event_value_field must be one of {sorted(PRODUCT_FIELDS)}")
+        if self.seconds_timestamps not in ("quarantine", "convert"):
+            raise ValueError("seconds_timestamps must be 'quarantine' or 'convert'")
+        if not self.actions:
+            raise ValueError("actions must not be empty")
+
+    @property
+    def header(self) -> list[str]:
+        cols = ["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"]
+        if self.event_value_field:
+            cols.append("EVENT_VALUE")
+        if self.include_session_id:
+            cols.append("SESSION_ID")
+        return cols
+
+
+@dataclass
+class ExportStats:
+    files: int = 0
+    files_truncated: int = 0
+    bytes_read: int = 0
+    lines_read: int = 0
+    blank_lines: int = 0
+    batches_parsed: int = 0
+    lines_quarantined: int = 0
+    lines_slow_path: int = 0
+    lines_invalid_utf8: int = 0
+    batches_quarantined: int = 0
+    events_seen: int = 0
+    events_ignored: int = 0
+    events_quarantined: int = 0
+    events_out_of_interval: int = 0
+    events_used: int = 0
+    products_seen: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    rows_out_of_interval: int = 0
+    quarantine_records: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    min_timestamp: int | None = None
+    max_timestamp: int | None = None
+
+    def check_accounting(self) -> None:
+        problems = []
+        if self.lines_read != self.batches_parsed + self.lines_quarantined + self.blank_lines:
+            problems.append("lines_read != batches_parsed + lines_quarantined + blank_lines")
+        used = self.events_ignored + self.events_quarantined + self.events_out_of_interval + self.events_used
+        if self.events_seen != used:
+            problems.append("events_seen != ignored + quarantined + out_of_interval + used")
+        if self.products_seen != self.rows_written + self.rows_quarantined:
+            problems.append("products_seen != rows_written + rows_quarantined")
+        if problems:
+            raise AssertionError(f"export accounting broken: {problems}: {self.as_dict()}")
+
+    @property
+    def quarantine_share(self) -> float:
+        """Quarantined units (bad lines + bad events + bad product rows) over all units seen."""
+        bad = self.lines_quarantined + self.events_quarantined + self.rows_quarantined
+        total = self.lines_read - self.blank_lines + self.events_seen + self.products_seen
+        return bad / total if total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reasons"] = dict(sorted(self.reasons.items()))
+        data["quarantine_share"] = round(self.quarantine_share, 6)
+        return data
+
+
+class _Quarantine(Exception):
+    def __init__(self, field: str, reason: str, detail: str = "", value: Any = None):
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+        self.detail = detail
+        self.value = value
+
+
+def _snippet(raw: bytes | str) -> str:
+    if isinstance(raw, bytes):
+        raw = raw[: SNIPPET_CHARS * 4].decode("utf-8", "backslashreplace")
+    return raw[:SNIPPET_CHARS]
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+# ------------------------------------------------------------------------------- value checks
+def clean_id(value: Any, field: str) -> str:
+    """An ID as its exact string form, or raise ``_Quarantine`` naming why."""
+    if type(value) is str:
+        if 0 < len(value) <= MAX_ID_CHARS and value.isascii() and "\n" not in value and "\r" not in value:
+            return value
+        if not value:
+            raise _Quarantine(field, f"empty_{field.lower()}")
+        if len(value) > MAX_ID_CHARS:
+            raise _Quarantine(field, "id_too_long", f"{len(value)} characters > {MAX_ID_CHARS}", value)
+        if "\n" in value or "\r" in value:
+            raise _Quarantine(field, "newline_in_id", "Personalize needs one record per line", value)
+        if _has_surrogates(value):
+            raise _Quarantine(field, "invalid_utf8", "value contains bytes that are not UTF-8", value)
+        return value
+    if type(value) is int:
+        return str(value)
+    if value is None:
+        raise _Quarantine(field, f"missing_{field.lower()}")
+    raise _Quarantine(
+        field, f"invalid_{field.lower()}", f"expected a string, got {type(value).__name__}", value
+    )
+
+
+def mpid_to_str(value: Any) -> str:
+    """Exact decimal text of a signed 64-bit mpid, or raise ``_Quarantine``."""
+    if type(value) is str and _DIGITS.match(value):
+        value = int(value)
+    if type(value) is int:
+        if value == 0:
+            raise _Quarantine("mpid", "missing_user_id", "mpid is 0 (unknown user)", value)
+        if INT64_MIN <= value <= INT64_MAX:
+            return str(value)
+        raise _Quarantine("mpid", "mpid_out_of_int64_range", "mpid must fit a signed 64-bit integer", value)
+    if value is None:
+        raise _Quarantine("mpid", "missing_user_id", "batch has no mpid")
+    if type(value) is float:
+        raise _Quarantine("mpid", "mpid_not_integer", "mpid is a float: precision already lost", value)
+    raise _Quarantine("mpid", "invalid_mpid", f"expected an integer, got {type(value).__name__}", value)
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    t = type(value)
+    if t is int:
+        return str(value)
+    if t is float:
+        return repr(value)
+    raise _Quarantine("EVENT_VALUE", "invalid_event_value", f"expected a number, got {t.__name__}", value)
+
+
+# ------------------------------------------------------------------------------- byte streams
+class _ReadState:
+    __slots__ = ("damage", "offset")
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.damage: tuple[str, str] | None = None
+
+
+def _chunks(raw: IO[bytes], state: _ReadState, head: bytes) -> Iterator[bytes]:
+    """Decompressed chunks of ``raw`` (gzip detected by magic bytes); ``head`` = already read bytes.
+
+    Multi-member gzip is followed member by member; trailing NUL padding is ignored. A stream that
+    ends inside a member sets ``state.damage = ("truncated_gzip", ...)``, undecodable data sets
+    ``("corrupt_gzip", ...)``; everything decompressed before is yielded first.
+    """
+    if not head.startswith(GZIP_MAGIC):
+        if head:
+            yield head
+        while chunk := raw.read(CHUNK_BYTES):
+            yield chunk
+        return
+    decomp = zlib.decompressobj(wbits=31)
+    fed = False
+    data = head
+    while True:
+        if not data:
+            data = raw.read(CHUNK_BYTES)
+            if not data:
+                break
+        try:
+            out = decomp.decompress(data)
+        except zlib.error as exc:
+            state.damage = ("corrupt_gzip", str(exc))
+            return
+        fed = True
+        if out:
+            yield out
+        if decomp.eof:
+            data = decomp.unused_data
+            if data and not data.strip(b"\x00"):
+                return
+            decomp = zlib.decompressobj(wbits=31)
+            fed = False
+        else:
+            data = b""
+    if fed and not decomp.eof:
+        tail = decomp.flush()
+        if tail:
+            yield tail
+        state.damage = ("truncated_gzip", "compressed stream ended before its end-of-stream marker")
+
+
+# --------------------------------------------------------------------------------- the exporter
+RowSink = Callable[[list[tuple[str, ...]]], None]
+QuarantineSink = Callable[[dict[str, Any]], None]
+
+
+class MParticleInteractionsExporter:
+    """Stream mParticle batch files into interactions rows.
+
+    :param config: what to export.
+    :param interval_start_ms: inclusive start of the data interval (epoch ms), None = unbounded.
+    :param interval_end_ms: exclusive end of the data interval (epoch ms), None = unbounded.
+    :param row_sink: receives lists of row tuples (ordered as ``config.header``).
+    :param quarantine_sink: receives one dict per quarantined record: ``file``, ``line``,
+        ``offset`` (decompressed byte offset of the line), ``batch_index``, ``event_index``,
+        ``product_index``, ``field``, ``reason``, ``detail``, ``value``, ``raw`` (snippet).
+    """
+
+    def __init__(
+        self,
+        config: MParticleExportConfig,
+        *,
+        interval_start_ms: int | None,
+        interval_end_ms: int | None,
+        row_sink: RowSink,
+        quarantine_sink: QuarantineSink,
+        flush_rows: int = 4096,
+    ) -> None:
+        self.config = config
+        self.start_ms = interval_start_ms if interval_start_ms is not None else -(2**62)
+        self.end_ms = interval_end_ms if interval_end_ms is not None else 2**62
+        self.row_sink = row_sink
+        self.quarantine_sink = quarantine_sink
+        self.flush_rows = flush_rows
+        self.stats = ExportStats()
+        self._rows: list[tuple[str, ...]] = []
+        self._file = ""
+        self._min_ts: int | None = None
+        self._max_ts: int | None = None
+
+    # -- public -----------------------------------------------------------------------------
+    def process_stream(self, name: str, raw: IO[bytes]) -> None:
+        """Process one file-like object (binary; S3 streaming bodies work)."""
+        self._file = name
+        st = self.stats
+        st.files += 1
+        state = _ReadState()
+        head = raw.read(CHUNK_BYTES)
+        st.bytes_read += len(head)
+        counting = _CountingReader(raw, st)
+        chunks = _chunks(counting, state, head)  # type: ignore[arg-type]
+        first = b""
+        for chunk in chunks:
+            first = chunk
+            break
+        if not first:
+            self._finish_damage(state, b"")
+            self.flush()
+            return
+        probe = first.lstrip()
+        first_line = probe.split(b"\n", 1)[0].strip()
+        if probe.startswith(b"[") or first_line == b"{":
+            self._process_document(first, chunks, state)
+        else:
+            self._process_lines(first, chunks, state)
+        self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            self.row_sink(self._rows)
+            self._rows = []
+        st = self.stats
+        if self._min_ts is not None and (st.min_timestamp is None or self._min_ts < st.min_timestamp):
+            st.min_timestamp = self._min_ts
+        if self._max_ts is not None and (st.max_timestamp is None or self._max_ts > st.max_timestamp):
+            st.max_timestamp = self._max_ts
+
+    # -- reading ----------------------------------------------------------------------------
+    def _process_lines(self, first: bytes, chunks: Iterator[bytes], state: _ReadState) -> None:
+        st = self.stats
+        line_no = 0
+        offset = 0
+        rest = b""
+        decode = _LINE_DECODER.decode
+        process = self._process_batch
+        for chunk in itertools.chain((first,), chunks):
+            buf = rest + chunk if rest else chunk
+            lines = buf.split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                line_no += 1
+                st.lines_read += 1
+                try:
+                    batch = decode(line)
+                except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+                    if not line.strip():
+                        st.blank_lines += 1
+                    else:
+                        self._slow_line(line, line_no, offset, None)
+                else:
+                    st.batches_parsed += 1
+                    process(batch, line, line_no, offset, None)
+                offset += len(line) + 1
+            if len(self._rows) >= self.flush_rows:
+                self.row_sink(self._rows)
+                self._rows = []
+        if state.damage is not None:
+            self._finish_damage(state, rest, line_no + 1, offset)
+        elif rest:
+            line_no += 1
+            st.lines_read += 1
+            if not rest.strip():
+                st.blank_lines += 1
+            else:
+                try:
+                    batch = decode(rest)
+                except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+                    self._slow_line(rest, line_no, offset, None)
+                else:
+                    st.batches_parsed += 1
+                    process(batch, rest, line_no, offset, None)
+
+    def _process_document(self, first: bytes, chunks: Iterator[bytes], state: _ReadState) -> None:
+        st = self.stats
+        parts = [first]
+        size = len(first)
+        for chunk in chunks:
+            size += len(chunk)
+            if size > self.config.max_document_bytes:
+                st.lines_read += 1
+                self._quarantine_line(
+                    parts[0], 1, 0, None, "file", "document_too_large",
+                    f"JSON document larger than {self.config.max_document_bytes} bytes; use NDJSON",
+                )  # fmt: skip
+                for _ in chunks:
+                    pass
+                return
+            parts.append(chunk)
+        doc = b"".join(parts)
+        st.lines_read += 1
+        if state.damage is not None:
+            self._finish_damage(state, doc, 1, 0, count_line=False)
+            return
+        try:
+            parsed = _DOC_DECODER.decode(doc)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            self._slow_line(doc, 1, 0, None)
+            return
+        st.batches_parsed += 1
+        batches = parsed if isinstance(parsed, list) else [parsed]
+        for index, batch in enumerate(batches):
+            self._process_batch(batch, doc, 1, 0, index if isinstance(parsed, list) else None)
+
+    def _finish_damage(
+        self, state: _ReadState, tail: bytes, line_no: int = 1, offset: int = 0, count_line: bool = True
+    ) -> None:
+        if state.damage is None:
+            return
+        reason, detail = state.damage
+        self.stats.files_truncated += 1
+        if count_line:
+            self.stats.lines_read += 1
+        self._quarantine_line(
+            tail, line_no, offset, None, "file", reason,
+            f"{detail}; {len(tail)} bytes of an incomplete line after decompressed offset {offset} "
+            f"quarantined; everything before was processed",
+        )  # fmt: skip
+
+    # -- slow path --------------------------------------------------------------------------
+    def _slow_line(self, line: bytes, line_no: int, offset: int, batch_index: int | None) -> None:
+        """Careful path: recover what is valid, quarantine the rest with a precise reason."""
+        st = self.stats
+        st.lines_slow_path += 1
+        invalid_utf8 = False
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            invalid_utf8 = True
+            text = line.decode("utf-8", "surrogateescape")
+            st.lines_invalid_utf8 += 1
+            bad_at = exc.start
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            where = f"line {getattr(exc, 'lineno', '?')} column {getattr(exc, 'colno', '?')}"
+            detail = f"{getattr(exc, 'msg', exc)} at {where}"
+            if invalid_utf8:
+                detail += f"; invalid UTF-8 at byte {bad_at}"
+            self._quarantine_line(line, line_no, offset, batch_index, "line", "malformed_json", detail)
+            return
+        batches = obj if isinstance(obj, list) else [obj]
+        parsed_any = False
+        for index, item in enumerate(batches):
+            bi = index if isinstance(obj, list) else batch_index
+            batch = self._lenient_batch(item, line, line_no, offset, bi)
+            if batch is None:
+                continue
+            if not parsed_any:
+                parsed_any = True
+                st.batches_parsed += 1
+            self._process_batch(batch, line, line_no, offset, bi)
+        if not parsed_any:
+            # every batch of the line was quarantined: the line counts as quarantined (once)
+            st.lines_quarantined += 1
+
+    def _lenient_batch(
+        self, obj: Any, line: bytes, line_no: int, offset: int, batch_index: int | None
+    ) -> _Batch | None:
+        def bad(fld: str, reason: str, detail: str) -> None:
+            self.stats.batches_quarantined += 1
+            self._record(line, line_no, offset, batch_index, None, None, fld, reason, detail, None)
+
+        if not isinstance(obj, dict):
+            bad("batch", "batch_not_object", f"expected a JSON object, got {type(obj).__name__}")
+            return None
+        idents = obj.get("user_identities")
+        if not isinstance(idents, dict):
+            idents = None
+        events_in = obj.get("events")
+        if events_in is not None and not isinstance(events_in, list):
+            bad("events", "invalid_events", "'events' must be an array")
+            return None
+        events: list[_Event] = []
+        for ei, ev in enumerate(events_in or []):
+            converted = self._lenient_event(ev)
+            if isinstance(converted, _Event):
+                events.append(converted)
+            else:
+                # count the event as seen + quarantined here; keep index alignment with a stub
+                self.stats.events_seen += 1
+                self.stats.events_quarantined += 1
+                self._record(line, line_no, offset, batch_index, ei, None, *converted, ev)
+                events.append(_Event(event_type="__quarantined__"))
+        return _Batch(mpid=obj.get("mpid"), user_identities=idents, events=events)
+
+    def _lenient_event(self, ev: Any) -> _Event | tuple[str, str, str]:
+        if not isinstance(ev, dict):
+            return ("event", "event_not_object", f"got {type(ev).__name__}")
+        data = ev.get("data")
+        if data is None:
+            return _Event(event_type=ev.get("event_type"), data=None)
+        if not isinstance(data, dict):
+            return ("data", "invalid_event_data", "'data' must be an object")
+        pa = data.get("product_action")
+        action = None
+        if pa is not None:
+            if not isinstance(pa, dict):
+                return ("product_action", "invalid_product_action", "'product_action' must be an object")
+            prods = pa.get("products")
+            products: list[_Product] | None = None
+            if prods is not None:
+                if not isinstance(prods, list):
+                    return ("products", "invalid_products", "'products' must be an array")
+                products = []
+                for p in prods:
+                    if not isinstance(p, dict):
+                        return ("products", "invalid_product", "each product must be an object")
+                    products.append(_Product(**{k: p.get(k) for k in PRODUCT_FIELDS}))
+            action = _ProductAction(action=pa.get("action"), products=products)
+        raw_promo = msgspec.Raw(b"1") if data.get("promotion_action") is not None else msgspec.Raw()
+        raw_imp = msgspec.Raw(b"1") if data.get("product_impressions") is not None else msgspec.Raw()
+        return _Event(
+            event_type=ev.get("event_type"),
+            data=_EventData(
+                timestamp_unixtime_ms=data.get("timestamp_unixtime_ms"),
+                session_id=data.get("session_id"),
+                session_uuid=data.get("session_uuid"),
+                product_action=action,
+                promotion_action=raw_promo,
+                product_impressions=raw_imp,
+            ),
+        )
+
+    # -- the hot loop -----------------------------------------------------------------------
+    def _user_id(self, batch: _Batch) -> str:
+        source = self.config.user_id_source
+        if source == "mpid":
+            return mpid_to_str(batch.mpid)
+        idents = batch.user_identities or {}
+        value = idents.get(source)
+        if value is None:
+            raise _Quarantine(f"user_identities.{source}", "missing_user_id", f"batch has no {source}")
+        return clean_id(value, "USER_ID")
+
+    def _timestamp_ms(self, value: Any) -> int:
+        if type(value) is not int:
+            if value is None:
+                raise _Quarantine("timestamp_unixtime_ms", "missing_timestamp")
+            raise _Quarantine(
+                "timestamp_unixtime_ms",
+                "invalid_timestamp",
+                f"expected an integer, got {type(value).__name__}",
+                value,
+            )
+        if value >= SECONDS_THRESHOLD_MS:
+            if value >= MICROS_THRESHOLD_MS:
+                raise _Quarantine(
+                    "timestamp_unixtime_ms", "timestamp_in_microseconds", "value ≥ 1e14 looks like µs", value
+                )
+            return value
+        if value <= 0:
+            raise _Quarantine(
+                "timestamp_unixtime_ms", "invalid_timestamp", "not a positive epoch time", value
+            )
+        if self.config.seconds_timestamps == "convert":
+            self.stats.reasons["timestamp_in_seconds_converted"] += 1
+            return value * 1000
+        raise _Quarantine(
+            "timestamp_unixtime_ms",
+            "timestamp_in_seconds",
+            "value < 1e11 looks like epoch seconds, expected milliseconds",
+            value,
+        )
+
+    def _process_batch(
+        self, batch: _Batch, line: bytes, line_no: int, offset: int, batch_index: int | None
+    ) -> None:
+        st = self.stats
+        cfg = self.config
+        actions = cfg.actions
+        events = batch.events
+        if not events:
+            return
+        user_id: str | None = None
+        user_error: _Quarantine | None = None
+        try:
+            user_id = self._user_id(batch)
+        except _Quarantine as exc:
+            user_error = exc
+        id_fields = cfg.item_id_fields
+        value_field = cfg.event_value_field
+        with_session = cfg.include_session_id
+        start_ms, end_ms = self.start_ms, self.end_ms
+        rows = self._rows
+        for ei, ev in enumerate(events):
+            etype = ev.event_type
+            if etype == "__quarantined__":  # already counted by the lenient path
+                continue
+            st.events_seen += 1
+            if etype != "commerce_event":
+                st.events_ignored += 1
+                continue
+            data = ev.data
+            pa = data.product_action if data is not None else None
+            if pa is None:
+                if data is not None and (
+                    _raw_present(data.promotion_action) or _raw_present(data.product_impressions)
+                ):
+                    st.events_ignored += 1
+                    continue
+                self._event_q(
+                    line, line_no, offset, batch_index, ei, "product_action", "missing_product_action"
+                )
+                continue
+            action = pa.action
+            if action not in actions:
+                if type(action) is not str:
+                    self._event_q(
+                        line, line_no, offset, batch_index, ei, "product_action.action", "invalid_action",
+                        value=action,
+                    )  # fmt: skip
+                else:
+                    st.events_ignored += 1
+                continue
+            if user_id is None:
+                assert user_error is not None
+                self._event_q(
+                    line, line_no, offset, batch_index, ei, user_error.field, user_error.reason,
+                    user_error.detail, user_error.value,
+                )  # fmt: skip
+                continue
+            try:
+                ts_ms = self._timestamp_ms(data.timestamp_unixtime_ms)  # type: ignore[union-attr]
+            except _Quarantine as exc:
+                self._event_q(
+                    line, line_no, offset, batch_index, ei, exc.field, exc.reason, exc.detail, exc.value
+                )
+                continue
+            products = pa.products
+            if not products:
+                self._event_q(
+                    line, line_no, offset, batch_index, ei, "product_action.products", "empty_products",
+                    "selected product action without products",
+                )  # fmt: skip
+                continue
+            if ts_ms < start_ms or ts_ms >= end_ms:
+                st.events_out_of_interval += 1
+                st.rows_out_of_interval += len(products)
+                continue
+            session = ""
+            if with_session:
+                session_raw = data.session_uuid or data.session_id  # type: ignore[union-attr]
+                if session_raw is not None:
+                    try:
+                        session = clean_id(session_raw, "SESSION_ID")
+                    except _Quarantine as exc:
+                        self._event_q(
+                            line,
+                            line_no,
+                            offset,
+                            batch_index,
+                            ei,
+                            exc.field,
+                            exc.reason,
+                            exc.detail,
+                            exc.value,
+                        )
+                        continue
+            st.events_used += 1
+            ts_s = ts_ms // 1000
+            ts = str(ts_s)
+            if self._min_ts is None or ts_s < self._min_ts:
+                self._min_ts = ts_s
+            if self._max_ts is None or ts_s > self._max_ts:
+                self._max_ts = ts_s
+            for pi, product in enumerate(products):
+                st.products_seen += 1
+                try:
+                    item = None
+                    for fname in id_fields:
+                        candidate = getattr(product, fname)
+                        if candidate is not None and candidate != "":
+                            item = candidate
+                            break
+                    if (
+                        type(item) is str
+                        and 0 < len(item) <= 256
+                        and item.isascii()
+                        and "\n" not in item
+                        and "\r" not in item
+                    ):
+                        item_id = item
+                    else:
+                        item_id = clean_id(item, "ITEM_ID")
+                    if value_field is None:
+                        row: tuple[str, ...] = (user_id, item_id, action, ts)
+                    else:
+                        row = (user_id, item_id, action, ts, _format_value(getattr(product, value_field)))
+                    if with_session:
+                        row = (*row, session)
+                except _Quarantine as exc:
+                    st.rows_quarantined += 1
+                    self._record(
+                        line,
+                        line_no,
+                        offset,
+                        batch_index,
+                        ei,
+                        pi,
+                        exc.field,
+                        exc.reason,
+                        exc.detail,
+                        exc.value,
+                    )
+                    continue
+                rows.append(row)
+                st.rows_written += 1
+
+    # -- quarantine -------------------------------------------------------------------------
+    def _event_q(
+        self,
+        line: bytes,
+        line_no: int,
+        offset: int,
+        batch_index: int | None,
+        event_index: int,
+        fld: str,
+        reason: str,
+        detail: str = "",
+        value: Any = None,
+    ) -> None:
+        self.stats.events_quarantined += 1
+        self._record(line, line_no, offset, batch_index, event_index, None, fld, reason, detail, value)
+
+    def _quarantine_line(
+        self,
+        line: bytes,
+        line_no: int,
+        offset: int,
+        batch_index: int | None,
+        fld: str,
+        reason: str,
+        detail: str,
+    ) -> None:
+        self.stats.lines_quarantined += 1
+        self._record(line, line_no, offset, batch_index, None, None, fld, reason, detail, None)
+
+    def _record(
+        self,
+        line: bytes,
+        line_no: int,
+        offset: int,
+        batch_index: int | None,
+        event_index: int | None,
+        product_index: int | None,
+        fld: str,
+        reason: str,
+        detail: str,
+        value: Any,
+    ) -> None:
+        st = self.stats
+        st.quarantine_records += 1
+        st.reasons[reason] += 1
+        if isinstance(value, str):
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[
+                :SNIPPET_CHARS
+            ]
+        elif value is not None and not isinstance(value, int | float | bool):
+            value = _snippet(repr(value))
+        self.quarantine_sink(
+            {
+                "file": self._file,
+                "line": line_no,
+                "offset": offset,
+                "batch_index": batch_index,
+                "event_index": event_index,
+                "product_index": product_index,
+                "field": fld,
+                "reason": reason,
+                "detail": detail,
+                "value": str(value) if isinstance(value, int) and not isinstance(value, bool) else value,
+                "raw": _snippet(line),
+            }
+        )
+
+
+def _raw_present(raw: msgspec.Raw) -> bool:
+    return len(raw) > 0 and bytes(raw) != b"null"
+
+
+class _CountingReader:
+    """Counts raw (compressed) bytes read into ``stats.bytes_read``."""
+
+    def __init__(self, raw: IO[bytes], stats: ExportStats) -> None:
+        self._raw = raw
+        self._stats = stats
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._stats.bytes_read += len(data)
+        return data
+
+
+def export_files(
+    paths: Sequence[str],
+    config: MParticleExportConfig,
+    *,
+    interval_start_ms: int | None,
+    interval_end_ms: int | None,
+    row_sink: RowSink,
+    quarantine_sink: QuarantineSink,
+) -> ExportStats:
+    """Convenience: run the exporter over local files (sorted order is the caller's choice)."""
+    exporter = MParticleInteractionsExporter(
+        config,
+        interval_start_ms=interval_start_ms,
+        interval_end_ms=interval_end_ms,
+        row_sink=row_sink,
+        quarantine_sink=quarantine_sink,
+    )
+    for path in paths:
+        with open(path, "rb") as fh:
+            exporter.process_stream(path, fh)
+    exporter.stats.check_accounting()
+    return exporter.stats

@@ -1,0 +1,273 @@
+"""S3 partition layout, run keys, manifests and local CSV part writing (pure: no Airflow, no boto3).
+
+Layout (one partition per data interval, ``ds`` = the interval's start date)::
+
+    s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/_manifest.json           <- the published pointer
+    s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/run=<run key>/part-00000.csv
+    s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/run=<run key>/_manifest.json   (same body, audit copy)
+    s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/run=<run key>/_quarantine.jsonl (mParticle path)
+    s3://<bucket>/<prefix>/snapshots/<snapshot key>/<dataset>/<dt>-part-00000.csv  <- import folder
+    s3://<bucket>/<prefix>/snapshots/<snapshot key>/_manifest.<dataset>.json
+
+Why this shape:
+
+* A run writes only under its own ``run=<run key>/`` folder, so no run ever overwrites the
+  output of another one (the run key embeds the Airflow run id and try number).
+* A run is *published* by one PUT of ``dt=.../_manifest.json`` listing the run's files. A single
+  PUT is atomic in S3, so a reader that goes through the manifest sees either the previous run's
+  complete file set or the new one, never half of a partition. Re-running or backfilling an
+  interval replaces exactly that partition; other partitions are not touched.
+* Old run folders are kept (cheap, auditable); an S3 lifecycle rule on ``run=`` folders older
+  than N days can expire them, because readers never list folders, they read manifests.
+* Amazon Personalize imports "a folder of CSV files", so the snapshot step copies the manifest
+  files of every partition in the look-back window into one folder, whose name is deterministic
+  for the DAG run. Manifests for the snapshot live *beside* that folder, never inside it, so the
+  import job only sees CSV files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MANIFEST_NAME = "_manifest.json"
+QUARANTINE_NAME = "_quarantine.jsonl"
+MANIFEST_VERSION = 1
+INTERACTIONS_HEADER = ("USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP", "EVENT_VALUE")
+DEFAULT_PART_BYTES = 256 * 1024 * 1024
+
+_RUN_KEY_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
+_DS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _clean_prefix(prefix: str) -> str:
+    return prefix.strip("/")
+
+
+def _check_ds(ds: str) -> str:
+    if not _DS_RE.match(ds):
+        raise ValueError(f"partition date must be YYYY-MM-DD, got {ds!r}")
+    dt.date.fromisoformat(ds)
+    return ds
+
+
+def run_key(run_id: str, try_number: int | None = None) -> str:
+    """Deterministic, S3-safe key of one task attempt: ``<run id sanitised>[.tryN]``.
+
+    ``scheduled__2024-01-01T00:00:00+00:00`` becomes ``scheduled__2024-01-01T00-00-00-00-00``; the
+    result is capped at 120 characters (long ids are truncated and hash-suffixed).
+    """
+    safe = _RUN_KEY_BAD.sub("-", run_id.replace(":", "-").replace("+", "-")).strip("-.") or "run"
+    if len(safe) > 120:
+        digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
+        safe = f"{safe[:109]}-{digest}"
+    return f"{safe}.try{try_number}" if try_number is not None else safe
+
+
+def partition_prefix(prefix: str, dataset: str, ds: str) -> str:
+    """``<prefix>/<dataset>/dt=<ds>/`` (no bucket, trailing slash)."""
+    base = _clean_prefix(prefix)
+    head = f"{base}/" if base else ""
+    return f"{head}{dataset}/dt={_check_ds(ds)}/"
+
+
+def manifest_key(prefix: str, dataset: str, ds: str) -> str:
+    return partition_prefix(prefix, dataset, ds) + MANIFEST_NAME
+
+
+def run_prefix(prefix: str, dataset: str, ds: str, key: str) -> str:
+    """``<prefix>/<dataset>/dt=<ds>/run=<key>/``."""
+    if not key or "/" in key:
+        raise ValueError(f"invalid run key {key!r}")
+    return f"{partition_prefix(prefix, dataset, ds)}run={key}/"
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.csv"
+
+
+def snapshot_prefix(prefix: str, snapshot_key: str) -> str:
+    """``<prefix>/snapshots/<snapshot key>/`` (the folder above the per-dataset import folders)."""
+    if not snapshot_key or "/" in snapshot_key:
+        raise ValueError(f"invalid snapshot key {snapshot_key!r}")
+    base = _clean_prefix(prefix)
+    head = f"{base}/" if base else ""
+    return f"{head}snapshots/{snapshot_key}/"
+
+
+def snapshot_data_prefix(prefix: str, snapshot_key: str, dataset: str) -> str:
+    """The folder an import job reads: ``<prefix>/snapshots/<key>/<dataset>/``."""
+    return f"{snapshot_prefix(prefix, snapshot_key)}{dataset}/"
+
+
+def snapshot_manifest_key(prefix: str, snapshot_key: str, dataset: str) -> str:
+    return f"{snapshot_prefix(prefix, snapshot_key)}_manifest.{dataset}.json"
+
+
+def lookback_dates(end_ds: str, days: int) -> list[str]:
+    """The ``days`` partition dates ending at ``end_ds`` (inclusive), oldest first."""
+    if days < 1:
+        raise ValueError("look-back window must be at least 1 day")
+    end = dt.date.fromisoformat(_check_ds(end_ds))
+    return [(end - dt.timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+
+
+def snapshot_copy_plan(
+    manifests: Sequence[dict[str, Any]], prefix: str, snapshot_key: str, dataset: str
+) -> list[tuple[str, str]]:
+    """``(source key, destination key)`` pairs, deterministic: partitions by date, files in order.
+
+    Destination names embed the partition date (``2024-01-01-part-00000.csv``) so files of
+    different partitions never collide in the flat import folder.
+    """
+    dest = snapshot_data_prefix(prefix, snapshot_key, dataset)
+    plan: list[tuple[str, str]] = []
+    for manifest in sorted(manifests, key=lambda m: m["partition"]):
+        for entry in manifest["files"]:
+            name = entry["key"].rsplit("/", 1)[-1]
+            plan.append((entry["key"], f"{dest}{manifest['partition']}-{name}"))
+    return plan
+
+
+@dataclass
+class PartFile:
+    """One local CSV part: path, data rows (header excluded) and size in bytes."""
+
+    path: str
+    rows: int = 0
+    bytes: int = 0
+
+
+def build_manifest(
+    *,
+    dataset: str,
+    ds: str,
+    key: str,
+    bucket: str,
+    files: Sequence[dict[str, Any]],
+    header: Sequence[str],
+    interval: tuple[str, str] | None = None,
+    stats: dict[str, Any] | None = None,
+    quarantine: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The manifest body. ``files`` items: ``{"key", "rows", "bytes"}`` (``rows`` may be None).
+
+    No wall-clock timestamp is written, so a re-run over the same input publishes a manifest that
+    differs only in its run key and file keys.
+    """
+    rows = [f.get("rows") for f in files]
+    return {
+        "version": MANIFEST_VERSION,
+        "dataset": dataset,
+        "partition": _check_ds(ds),
+        "run_key": key,
+        "bucket": bucket,
+        "header": list(header),
+        "interval": {"start": interval[0], "end": interval[1]} if interval else None,
+        "files": [dict(f) for f in files],
+        "rows": None if any(r is None for r in rows) else sum(int(r) for r in rows if r is not None),
+        "bytes": sum(int(f.get("bytes") or 0) for f in files),
+        "quarantine": quarantine,
+        "stats": stats or {},
+        "source": source or {},
+    }
+
+
+def parse_manifest(body: bytes | str, where: str = "manifest") -> dict[str, Any]:
+    """Parse and sanity-check a manifest; errors name the manifest's location."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: manifest must be a JSON object")
+    for name in ("version", "dataset", "partition", "run_key", "files"):
+        if name not in data:
+            raise ValueError(f"{where}: manifest field {name!r} is missing")
+    if data["version"] != MANIFEST_VERSION:
+        raise ValueError(f"{where}: unsupported manifest version {data['version']!r}")
+    if not isinstance(data["files"], list) or not all(
+        isinstance(f, dict) and isinstance(f.get("key"), str) for f in data["files"]
+    ):
+        raise ValueError(f"{where}: manifest field 'files' must be a list of {{'key': ...}} objects")
+    return data
+
+
+def dump_manifest(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+
+
+@dataclass
+class PartedCsvWriter:
+    """Write CSV rows to numbered local part files, rolling over at ``max_bytes``.
+
+    Every part starts with the header (Personalize: first row = unquoted header). Rows are
+    buffered and written in blocks with ``csv.writer.writerows``; memory is bounded by
+    ``buffer_rows``. Quoting is minimal (RFC 4180: fields with ``,`` ``"`` or newlines are quoted,
+    quotes doubled); line terminator ``\\n``; UTF-8.
+    """
+
+    directory: str
+    header: Sequence[str]
+    max_bytes: int = DEFAULT_PART_BYTES
+    buffer_rows: int = 8192
+    parts: list[PartFile] = field(default_factory=list)
+    rows: int = 0
+
+    def __post_init__(self) -> None:
+        self._buffer: list[Sequence[Any]] = []
+        self._fh: Any = None
+        self._writer: Any = None
+        self._open_next()
+
+    def _open_next(self) -> None:
+        if self._fh is not None:
+            self._close_current()
+        path = os.path.join(self.directory, part_name(len(self.parts)))
+        self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._writer.writerow(self.header)
+        self.parts.append(PartFile(path=path))
+
+    def _close_current(self) -> None:
+        self._fh.flush()
+        self.parts[-1].bytes = self._fh.tell()
+        self._fh.close()
+        self._fh = None
+
+    def write(self, row: Sequence[Any]) -> None:
+        self._buffer.append(row)
+        if len(self._buffer) >= self.buffer_rows:
+            self.flush()
+
+    def write_many(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._buffer.extend(rows)
+        if len(self._buffer) >= self.buffer_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        self._writer.writerows(self._buffer)
+        self.parts[-1].rows += len(self._buffer)
+        self.rows += len(self._buffer)
+        self._buffer.clear()
+        if self._fh.tell() >= self.max_bytes:
+            self._open_next()
+
+    def close(self) -> list[PartFile]:
+        """Flush and close; drops a trailing header-only part unless it is the only one."""
+        self.flush()
+        if self._fh is not None:
+            self._close_current()
+        if len(self.parts) > 1 and self.parts[-1].rows == 0:
+            os.unlink(self.parts.pop().path)
+        return self.parts
