@@ -1,0 +1,7 @@
+"""mParticle Events API emulator of the embedded stack."""
+
+from __future__ import annotations
+
+from emulators.mparticle.server import Faults, MParticleEmulator, create_app
+
+__all__ = ["Faults", "MParticleEmulator", "create_app"]
