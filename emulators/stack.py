@@ -128,6 +128,8 @@ def start_stack(
     """
     from moto.server import ThreadedMotoServer
 
+    # One access-log line per request drowns what matters (moto and the emulators use werkzeug).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     ports = ports or {}
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)

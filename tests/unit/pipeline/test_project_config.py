@@ -136,3 +136,18 @@ def test_a_key_in_both_file_and_sidecar_is_an_error(tmp_path: Path) -> None:
     path = _write(tmp_path, data, sidecar={"pipeline": {"bucket": "b"}})
     with pytest.raises(ConfigError, match="'bucket' is set in both"):
         load_config(path)
+
+
+@pytest.mark.parametrize("path", discover_configs(REPO / "include" / "config"), ids=lambda p: p.name)
+def test_every_shipped_config_has_valid_avro_schemas(path: Path) -> None:
+    from personalize_logic.project_config import check_avro_schemas
+
+    assert check_avro_schemas(load_config(path)) == []
+
+
+def test_check_avro_schemas_reports_a_bad_type() -> None:
+    from personalize_logic.project_config import check_avro_schemas
+
+    cfg = load_config(BINGEWATCH)
+    cfg.datasets.interactions.schema_.serviceConfig.schema_["fields"][0]["type"] = "no-such-type"
+    assert any("datasets.interactions.schema" in p for p in check_avro_schemas(cfg))

@@ -1,0 +1,1 @@
+"""Builds the project's DAGs from the config files in ``include/config/`` (see ``factory``)."""

@@ -1,0 +1,240 @@
+"""
+The TaskFlow glue between the project's operators: small, idempotent tasks that move S3 URIs and
+verdicts around. Heavy work stays in the operators; every function here is cheap and restartable.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from typing import Any
+
+from airflow.sdk import task
+
+from personalize_pipeline.records import read_json, split_s3, version_id, write_json
+
+log = logging.getLogger(__name__)
+
+
+def _s3(aws_conn_id: str):  # type: ignore[no-untyped-def]
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=aws_conn_id)
+
+
+def _event_extra(context: dict[str, Any], asset_uri: str) -> dict[str, Any] | None:
+    """The ``extra`` of the newest event of ``asset_uri`` that triggered this run, if any."""
+    events = context.get("triggering_asset_events") or {}
+    newest: dict[str, Any] | None = None
+    for asset, asset_events in events.items():
+        uri = getattr(asset, "uri", None) or str(asset)
+        if uri != asset_uri:
+            continue
+        for event in asset_events:
+            extra = dict(getattr(event, "extra", None) or {})
+            if extra:
+                newest = extra
+    return newest
+
+
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def has_s3_data(location: str, aws_conn_id: str = "aws_default") -> bool:
+    """Skip an optional dataset import (items, users) when its S3 location holds no data."""
+    hook = _s3(aws_conn_id)
+    bucket, key = split_s3(location)
+    keys = [k for k in hook.list_keys(bucket_name=bucket, prefix=key) or [] if k.endswith(".csv")]
+    if not keys:
+        log.info("No CSV under %s: the import of this optional dataset is skipped.", location)
+    return bool(keys)
+
+
+@task.short_circuit(ignore_downstream_trigger_rules=True)
+def quality_gate(
+    solution_version_arn: str,
+    state_prefix: str,
+    snapshot_uri: str,
+    metric: str,
+    max_regression: float,
+    min_value: float | None = None,
+    aws_conn_id: str = "aws_default",
+    **context: Any,
+) -> dict[str, Any] | bool:
+    """
+    Compare the new version's metrics with the last accepted version of the same solution.
+
+    Accepted: record it (``<state>/accepted/<version>.json`` + ``latest.json``) and return the
+    verdict, which lets ``publish_*`` update the solution's Asset. Rejected: log why, record the
+    verdict, return False, so the downstream publish task is skipped and the batch jobs keep using
+    the last accepted version. Re-running the gate for the same version gives the same verdict.
+    """
+    from hooks.personalize import PersonalizeHook
+    from personalize_logic.quality_gate import evaluate_gate
+
+    metrics = PersonalizeHook(aws_conn_id=aws_conn_id).conn.get_solution_metrics(
+        solutionVersionArn=solution_version_arn
+    )["metrics"]
+    s3 = _s3(aws_conn_id)
+    vid = version_id(solution_version_arn)
+    latest_uri = f"{state_prefix}/accepted/latest.json"
+    latest = read_json(s3, latest_uri)
+    if latest and latest.get("solution_version_arn") == solution_version_arn:
+        previous = latest.get("baseline_metrics")  # a rerun: compare with what it was compared with
+    else:
+        previous = latest.get("metrics") if latest else None
+    verdict = evaluate_gate(
+        metrics, metric=metric, max_regression=max_regression, previous=previous, min_value=min_value
+    )
+    record = {
+        "solution_version_arn": solution_version_arn,
+        "metrics": metrics,
+        "baseline_metrics": previous,
+        "baseline_version": latest.get("solution_version_arn") if latest else None,
+        "snapshot_uri": snapshot_uri,
+        "verdict": verdict.as_dict(),
+        "run_id": context.get("run_id"),
+    }
+    write_json(s3, f"{state_prefix}/verdicts/{vid}.json", record)
+    if not verdict.accepted:
+        log.warning("Quality gate REJECTED %s: %s", solution_version_arn, verdict.reason)
+        return False
+    log.info("Quality gate accepted %s: %s", solution_version_arn, verdict.reason)
+    write_json(s3, f"{state_prefix}/accepted/{vid}.json", record)
+    write_json(s3, latest_uri, record)
+    return record
+
+
+@task
+def publish_solution_version(verdict: dict[str, Any], asset_uri: str, **context: Any) -> str:
+    """Update the solution's Asset with the accepted version (this is what starts the batch DAG)."""
+    from airflow.sdk import Asset
+
+    extra = {
+        "solution_version_arn": verdict["solution_version_arn"],
+        "snapshot_uri": verdict["snapshot_uri"],
+        "metrics": verdict["metrics"],
+    }
+    context["outlet_events"][Asset(asset_uri)].extra = extra
+    return verdict["solution_version_arn"]
+
+
+@task
+def resolve_solution_version(
+    asset_uri: str, state_prefix: str, aws_conn_id: str = "aws_default", **context: Any
+) -> dict[str, Any]:
+    """
+    The solution version this batch run uses: the one whose Asset event triggered the run, else
+    (a manual run) the last version the quality gate accepted. No accepted version: skip.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    extra = _event_extra(context, asset_uri)
+    if extra and extra.get("solution_version_arn"):
+        log.info("Triggered by the accepted version %s", extra["solution_version_arn"])
+        return {k: extra[k] for k in ("solution_version_arn", "snapshot_uri") if k in extra}
+    latest = read_json(_s3(aws_conn_id), f"{state_prefix}/accepted/latest.json")
+    if not latest:
+        raise AirflowSkipException(f"no accepted solution version under {state_prefix} yet")
+    log.info("Using the last accepted version %s", latest["solution_version_arn"])
+    return {"solution_version_arn": latest["solution_version_arn"], "snapshot_uri": latest["snapshot_uri"]}
+
+
+@task
+def prepare_inference_input(
+    resolved: dict[str, Any], input_uri: str, aws_conn_id: str = "aws_default"
+) -> str:
+    """
+    Write the batch inference input (``{"userId": …}`` per line) for every user of the training
+    snapshot, streamed file by file. Rewriting it for the same run gives the same object.
+    """
+    s3 = _s3(aws_conn_id)
+    bucket, prefix = split_s3(resolved["snapshot_uri"])
+    users: set[str] = set()
+    for key in sorted(k for k in s3.list_keys(bucket_name=bucket, prefix=prefix) or [] if k.endswith(".csv")):
+        body = s3.get_key(key, bucket_name=bucket).get()["Body"]
+        reader = csv.DictReader(io.TextIOWrapper(body, encoding="utf-8", newline=""))
+        users.update(row["USER_ID"] for row in reader)
+    lines = "".join(json.dumps({"userId": user}) + "\n" for user in sorted(users))
+    out_bucket, out_key = split_s3(input_uri)
+    s3.load_string(lines, out_key, bucket_name=out_bucket, replace=True)
+    log.info("Batch inference input: %d users → %s", len(users), input_uri)
+    return input_uri
+
+
+@task
+def prepare_segment_input(
+    queries: list[dict[str, str]] | str,
+    default_source: str | None,
+    input_uri: str,
+    aws_conn_id: str = "aws_default",
+) -> str:
+    """
+    Write the batch segment input: the run's queries (Param ``segment_queries``, else the config's
+    ``pipeline.batchSegment.queries``), else a copy of ``default_source``.
+    """
+    s3 = _s3(aws_conn_id)
+    out_bucket, out_key = split_s3(input_uri)
+    if isinstance(queries, str):  # rendered from the run's Param as JSON
+        queries = json.loads(queries) if queries.strip() else []
+    if queries:
+        body = "".join(json.dumps(q) + "\n" for q in queries)
+    elif default_source:
+        src_bucket, src_key = split_s3(default_source)
+        body = s3.read_key(src_key, bucket_name=src_bucket)
+    else:
+        raise ValueError("no segment queries: set pipeline.batchSegment.queries/jobInput or the run's Param")
+    s3.load_string(body, out_key, bucket_name=out_bucket, replace=True)
+    return input_uri
+
+
+@task
+def publish_batch_output(kind: str, job_arn: str, output_path: str, asset_uri: str, **context: Any) -> dict:
+    """Update the ``recommendations`` / ``segments`` Asset with where the job wrote its output."""
+    from airflow.sdk import Asset
+
+    extra = {"kind": kind, "job_arn": job_arn, "output_path": output_path}
+    context["outlet_events"][Asset(asset_uri)].extra = extra
+    return extra
+
+
+@task
+def resolve_batch_output(asset_uri: str, param_output: str | None = None, **context: Any) -> str:
+    """The batch job output this activation run reads: its Param, else the triggering Asset event."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if param_output:
+        return param_output
+    extra = _event_extra(context, asset_uri)
+    if extra and extra.get("output_path"):
+        return extra["output_path"]
+    raise AirflowSkipException(
+        "no batch output to activate: trigger with the Param 'output_path' or let the batch DAG trigger it"
+    )
+
+
+@task
+def segment_import_requests(resolved: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One ``CreateImportJob`` per resolved segment that has endpoints; the empty ones are logged."""
+    requests = []
+    for segment in resolved:
+        if not segment.get("endpoints"):
+            log.warning(
+                "Segment %s (%s) has no endpoint (%s users without one): not imported",
+                segment["segment_name"],
+                segment.get("query"),
+                segment.get("users_without_endpoint"),
+            )
+            continue
+        requests.append({"segment_name": segment["segment_name"], "s3_url": segment["s3_url"]})
+    return requests
+
+
+@task
+def list_output_files(output_prefix: str, aws_conn_id: str = "aws_default") -> list[str]:
+    """The ``.out`` files of a batch inference output: one mapped upload task each."""
+    from operators.mparticle import list_batch_output_files
+
+    files = list_batch_output_files(output_prefix, aws_conn_id=aws_conn_id)
+    log.info("%d output file(s) under %s", len(files), output_prefix)
+    return files

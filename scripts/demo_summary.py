@@ -1,0 +1,204 @@
+"""
+What the demo prints and reports: facts read back from the stack itself (S3, the Personalize,
+Pinpoint and mParticle emulators) and from Airflow's REST API — not from the demo's own memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _s3_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys
+
+
+def _export(s3: Any, bucket: str, project: str) -> dict[str, Any]:
+    manifests = [k for k in _keys(s3, bucket, f"{project}/interactions/") if k.endswith("/_manifest.json")]
+    manifests = [k for k in manifests if k.count("/") == 3]  # the partition pointers, not run copies
+    rows = quarantined = out_of_interval = 0
+    for key in manifests:
+        manifest = _s3_json(s3, bucket, key) or {}
+        rows += int(manifest.get("rows") or 0)
+        stats = manifest.get("stats") or {}
+        quarantined += int((manifest.get("quarantine") or {}).get("records") or stats.get("quarantined") or 0)
+        out_of_interval += int(stats.get("out_of_interval_rows") or stats.get("out_of_interval") or 0)
+    return {
+        "intervals": len(manifests),
+        "rows": rows,
+        "quarantined": quarantined,
+        "out_of_interval": out_of_interval,
+        "partitions_uri": f"s3://{bucket}/{project}/interactions/",
+    }
+
+
+def _personalize(stack: Any, bucket: str, project: str) -> dict[str, Any]:
+    personalize = stack.client("personalize")
+    s3 = stack.client("s3")
+    group = next(g for g in personalize.list_dataset_groups()["datasetGroups"] if g["name"] == project)
+    imports = []
+    for dataset in personalize.list_datasets(datasetGroupArn=group["datasetGroupArn"])["datasets"]:
+        for job in personalize.list_dataset_import_jobs(datasetArn=dataset["datasetArn"])[
+            "datasetImportJobs"
+        ]:
+            imports.append(
+                {"dataset": dataset["name"], "job_arn": job["datasetImportJobArn"], "status": job["status"]}
+            )
+    training = []
+    for solution in personalize.list_solutions(datasetGroupArn=group["datasetGroupArn"])["solutions"]:
+        detail = personalize.describe_solution(solutionArn=solution["solutionArn"])["solution"]
+        versions = personalize.list_solution_versions(solutionArn=solution["solutionArn"])["solutionVersions"]
+        if not versions:
+            continue
+        version_arn = versions[0]["solutionVersionArn"]
+        metrics = personalize.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
+        verdict = _s3_json(
+            s3, bucket, f"{project}/state/{solution['name']}/verdicts/{version_arn.rsplit('/', 1)[-1]}.json"
+        )
+        training.append(
+            {
+                "solution": solution["name"],
+                "recipe": detail["recipeArn"].rsplit("/", 1)[-1],
+                "solution_version_arn": version_arn,
+                "metrics": metrics,
+                "gate": (verdict or {}).get("verdict", {}),
+            }
+        )
+    return {"import": imports, "training": training, "dataset_group_arn": group["datasetGroupArn"]}
+
+
+def _batch_inference(stack: Any, bucket: str, project: str) -> dict[str, Any]:
+    s3 = stack.client("s3")
+    outs = [k for k in _keys(s3, bucket, f"{project}/batch/") if "/inference/" in k and k.endswith(".out")]
+    users = errors = 0
+    scores: list[float] = []
+    for key in outs:
+        for line in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_lines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if record.get("error"):
+                errors += 1
+                continue
+            users += 1
+            scores.extend((record.get("output") or {}).get("scores") or [])
+    return {
+        "users": users,
+        "errors": errors,
+        "output_uri": f"s3://{bucket}/{outs[0].rsplit('/', 1)[0]}/" if outs else None,
+        "scores": scores[:20000],
+    }
+
+
+def _segments(stack: Any, application_id: str) -> list[dict[str, Any]]:
+    pinpoint = stack.client("pinpoint")
+    found = []
+    for segment in pinpoint.get_segments(ApplicationId=application_id)["SegmentsResponse"]["Item"]:
+        found.append(
+            {
+                "name": segment.get("Name"),
+                "segment_id": segment["Id"],
+                "size": (segment.get("ImportDefinition") or {}).get("Size"),
+            }
+        )
+    return found
+
+
+def _mparticle(stack: Any, mpids: dict[str, str]) -> dict[str, Any]:
+    import requests
+
+    base = stack.endpoints["mparticle"]
+    with_recs = 0
+    sample = None
+    for customer_id, mpid in sorted(mpids.items(), key=lambda kv: int(kv[0])):
+        response = requests.get(f"{base}/_emulator/profiles/{mpid}", timeout=10)
+        if response.status_code != 200:
+            continue
+        profile = response.json()
+        recs = (profile.get("user_attributes") or {}).get("product_recs")
+        if recs:
+            with_recs += 1
+            if sample is None:
+                sample = {"mpid": mpid, "customer_id": customer_id, "product_recs": recs}
+    stats = requests.get(f"{base}/_emulator/stats", timeout=10).json()
+    return {"users_uploaded": with_recs, "emulator_stats": stats, "sample_profile": sample}
+
+
+def collect_summary(
+    stack: Any, airflow: Any, seeded: dict[str, Any], ran: dict[str, Any], *, bucket: str, project: str
+) -> dict[str, Any]:
+    s3 = stack.client("s3")
+    personalize = _personalize(stack, bucket, project)
+    summary: dict[str, Any] = {
+        "project": project,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "status": "success",
+        "airflow": {"url": airflow.base_url, "dag_ids": ran["dag_ids"], "export_runs": ran["export_runs"]},
+        "export": _export(s3, bucket, project),
+        "import": personalize["import"][0] if personalize["import"] else {},
+        "imports": personalize["import"],
+        "training": personalize["training"],
+        "batch_inference": _batch_inference(stack, bucket, project),
+        "segments": _segments(stack, seeded["pinpoint_application_id"]),
+        "outputs": {
+            "interactions partitions": f"s3://{bucket}/{project}/interactions/",
+            "training snapshots": f"s3://{bucket}/{project}/snapshots/",
+            "batch outputs": f"s3://{bucket}/{project}/batch/",
+            "segment CSVs": f"s3://{bucket}/{project}/pinpoint/",
+            "quality-gate records": f"s3://{bucket}/{project}/state/",
+        },
+    }
+    if "mparticle" in stack.endpoints:
+        summary["mparticle"] = _mparticle(stack, seeded["mpids"])
+    return summary
+
+
+def print_summary(summary: dict[str, Any], report: Path) -> None:
+    export = summary["export"]
+    lines = [
+        "",
+        "=== airflow-personalize demo: what happened ===",
+        f"export      {export['rows']} interactions in {export['intervals']} daily partitions "
+        f"({export['quarantined']} quarantined) → {export['partitions_uri']}",
+    ]
+    for job in summary.get("imports", []):
+        lines.append(f"import      {job['dataset']}: {job['status']} ({job['job_arn']})")
+    for solution in summary["training"]:
+        metrics = solution["metrics"]
+        gate = solution.get("gate") or {}
+        lines.append(
+            f"training    {solution['solution']} ({solution['recipe']}): "
+            f"ndcg@10={metrics.get('normalized_discounted_cumulative_gain_at_10')} "
+            f"precision@10={metrics.get('precision_at_10')} coverage={metrics.get('coverage')} — "
+            f"gate {'ACCEPTED' if gate.get('accepted') else 'REJECTED'}: {gate.get('reason')}"
+        )
+    batch = summary["batch_inference"]
+    lines.append(f"recs        {batch['users']} users with recommendations → {batch['output_uri']}")
+    for segment in summary["segments"]:
+        lines.append(
+            f"segment     {segment['name']}: {segment['size']} endpoints (Pinpoint segment {segment['segment_id']})"
+        )
+    if "mparticle" in summary:
+        mp = summary["mparticle"]
+        sample = mp.get("sample_profile") or {}
+        lines.append(
+            f"mparticle   {mp['users_uploaded']} profiles carry product_recs; e.g. mpid {sample.get('mpid')}: "
+            f"{(sample.get('product_recs') or [])[:5]}"
+        )
+    for name, uri in summary["outputs"].items():
+        lines.append(f"output      {name}: {uri}")
+    lines.append(f"report      {report}")
+    lines.append(f"took        {summary.get('duration_s')} s")
+    print("\n".join(lines), flush=True)
