@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv lint typecheck test test-fast demo stack lock bench clean
+.PHONY: venv browser lint typecheck test test-fast demo stack lock bench clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ $(BIN)/.installed: requirements.txt
 
 venv: $(BIN)/.installed
 
+# Headless Chromium for the end-to-end screenshot of the Airflow UI (Debian's package; needs root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get)"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing and not root: the UI screenshot test will skip"; fi; }
+
 lint: venv
 	$(BIN)/ruff check dags plugins emulators tests benchmarks scripts
 	$(BIN)/ruff format --check dags plugins emulators tests benchmarks scripts
@@ -28,7 +36,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects nothing: make turns every non-zero exit into a failure.
-test: venv lint typecheck
+test: venv browser lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: venv

@@ -54,16 +54,16 @@ def log(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ seeding
-def seed(stack: LocalStack, *, end_date: dt.date, days: int) -> dict[str, Any]:
+def seed(stack: LocalStack, *, end_date: dt.date, days: int, bucket: str = BUCKET) -> dict[str, Any]:
     """Put the Bingewatch sample where the pipeline expects its inputs; return what was seeded."""
     from emulators.pinpoint.seed import seed_endpoints_from_csv
     from personalize_logic.mparticle_generator import bingewatch_batches
 
     s3 = stack.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket=bucket)
 
     def sink(key: str, body: bytes) -> None:
-        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
 
     generated = bingewatch_batches(
         str(DATA / "interactions.csv"), end_date=end_date, days=days, prefix="mparticle/events", sink=sink
@@ -71,7 +71,7 @@ def seed(stack: LocalStack, *, end_date: dt.date, days: int) -> dict[str, Any]:
     mpids = {user: str(mpid) for user, mpid in generated.mapping.items()}
 
     # Items as they are; users keyed by the same id Personalize sees in the interactions (the mpid).
-    s3.upload_file(str(DATA / "items.csv"), BUCKET, f"{PROJECT}/datasets/items/items.csv")
+    s3.upload_file(str(DATA / "items.csv"), bucket, f"{PROJECT}/datasets/items/items.csv")
     users = io.StringIO()
     with (DATA / "users.csv").open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -79,15 +79,16 @@ def seed(stack: LocalStack, *, end_date: dt.date, days: int) -> dict[str, Any]:
         writer.writeheader()
         for row in reader:
             writer.writerow({**row, "USER_ID": mpids.get(row["USER_ID"], row["USER_ID"])})
-    s3.put_object(Bucket=BUCKET, Key=f"{PROJECT}/datasets/users/users.csv", Body=users.getvalue().encode())
+    s3.put_object(Bucket=bucket, Key=f"{PROJECT}/datasets/users/users.csv", Body=users.getvalue().encode())
     s3.upload_file(
-        str(DATA / "job_config.json"), BUCKET, f"{PROJECT}/batch/{SEGMENT_SOLUTION}/job_config.json"
+        str(DATA / "job_config.json"), bucket, f"{PROJECT}/batch/{SEGMENT_SOLUTION}/job_config.json"
     )
 
     pinpoint = stack.client("pinpoint")
     app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "bingewatch"})["ApplicationResponse"]["Id"]
     endpoints = seed_endpoints_from_csv(pinpoint, app_id, DATA / "endpoints.csv", user_id_map=mpids)
     return {
+        "bucket": bucket,
         "batch_files": len(generated.files),
         "events": sum(generated.events_per_day.values()),
         "rows_per_day": generated.rows_per_day,
@@ -100,7 +101,7 @@ def seed(stack: LocalStack, *, end_date: dt.date, days: int) -> dict[str, Any]:
 def airflow_env(stack: LocalStack, seeded: dict[str, Any]) -> dict[str, str]:
     return {
         **stack.airflow_connections(),
-        "AIRFLOW_VAR_PERSONALIZE_BUCKET": BUCKET,
+        "AIRFLOW_VAR_PERSONALIZE_BUCKET": seeded["bucket"],
         "AIRFLOW_VAR_PERSONALIZE_ROLE_ARN": ROLE_ARN,
         "AIRFLOW_VAR_PINPOINT_APPLICATION_ID": seeded["pinpoint_application_id"],
         "AIRFLOW_VAR_PINPOINT_IMPORT_ROLE_ARN": PINPOINT_IMPORT_ROLE,
@@ -157,7 +158,7 @@ def run_pipeline(airflow: LocalAirflow, *, end_date: dt.date, days: int) -> dict
 def summarise(stack: LocalStack, airflow: LocalAirflow, seeded: dict[str, Any], ran: dict[str, Any]) -> dict:
     from scripts.demo_summary import collect_summary
 
-    return collect_summary(stack, airflow, seeded, ran, bucket=BUCKET, project=PROJECT)
+    return collect_summary(stack, airflow, seeded, ran, bucket=seeded["bucket"], project=PROJECT)
 
 
 def main(argv: list[str] | None = None) -> int:

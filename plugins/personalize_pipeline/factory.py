@@ -1,5 +1,6 @@
-# mypy: disable-error-code="arg-type"
-# (DAG wiring passes XComArg / template strings where operators declare the rendered type.)
+# mypy: disable-error-code="arg-type,index"
+# (DAG wiring passes XComArg / template strings where operators declare the rendered type; a
+# TaskFlow result returning a dict pushes one XCom per key, which indexing the XComArg selects.)
 """
 Generate the DAGs of one personalization project from its config file.
 
@@ -489,7 +490,7 @@ def build_batch_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
                     aws_conn_id=conn,
                 )
                 service = dict(job_cfg.serviceConfig)
-                job = PersonalizeCreateBatchSegmentJobOperator(
+                segment_job = PersonalizeCreateBatchSegmentJobOperator(
                     task_id=f"batch_segment_{suffix}",
                     job_name_prefix=f"segments-{solution.name}"[:28],
                     solution_version_arn=resolved["solution_version_arn"],
@@ -500,13 +501,13 @@ def build_batch_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
                     filter_arn=service.pop("filterArn", None),
                     create_kwargs=service,
                 )
-                resolved >> job
+                resolved >> segment_job
                 tasks.publish_batch_output.override(
                     task_id=f"publish_segments_{suffix}", outlets=[found["segments"]]
                 )(
                     kind="segments",
-                    job_arn=job.output,
-                    output_path=XComArg(job, key="output_path"),
+                    job_arn=segment_job.output,
+                    output_path=XComArg(segment_job, key="output_path"),
                     asset_uri=found["segments"].uri,
                 )
     return dag

@@ -9,16 +9,19 @@ import csv
 import io
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import task
 
 from personalize_pipeline.records import read_json, split_s3, version_id, write_json
 
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
 log = logging.getLogger(__name__)
 
 
-def _s3(aws_conn_id: str):  # type: ignore[no-untyped-def]
+def _s3(aws_conn_id: str) -> S3Hook:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     return S3Hook(aws_conn_id=aws_conn_id)
