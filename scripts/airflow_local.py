@@ -119,9 +119,19 @@ class LocalAirflow:
     def airflow(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         """Run the ``airflow`` CLI of this deployment."""
         airflow_bin = str(Path(sys.executable).with_name("airflow"))
-        proc = subprocess.run(
-            [airflow_bin, *args], env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
-        )
+        for attempt in range(3):
+            proc = subprocess.run(
+                [airflow_bin, *args],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+            # SQLite (no PostgreSQL on the machine) locks under four components: try again.
+            if proc.returncode == 0 or "database is locked" not in proc.stderr + proc.stdout:
+                break
+            time.sleep(2 * (attempt + 1))
         if check and proc.returncode != 0:
             raise AirflowError(
                 f"airflow {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -238,8 +248,14 @@ class LocalAirflow:
             "task_instances"
         ]
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        entry = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
+        entry = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"map_index": map_index, "deserialize": "true"},
+        )
         value = entry.get("value")
         if isinstance(value, str):
             try:

@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     end_date = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"Airflow UI: {airflow.base_url}")
         ran = run_pipeline(airflow, end_date=end_date, days=args.days)
         summary = summarise(stack, airflow, seeded, ran)
+        summary["started_at"] = started_at
         summary["duration_s"] = round(time.monotonic() - started, 1)
         from scripts.run_report import render_report
 

@@ -136,6 +136,19 @@ def _mparticle(stack: Any, mpids: dict[str, str]) -> dict[str, Any]:
     return {"users_uploaded": with_recs, "emulator_stats": stats, "sample_profile": sample}
 
 
+def _task_results(airflow: Any, dag_id: str, task_id: str) -> list[Any]:
+    """The return values of ``task_id`` (every map index) in the newest successful run of ``dag_id``."""
+    runs = [r for r in airflow.dag_runs(dag_id) if r["state"] == "success"]
+    if not runs:
+        return []
+    run_id = runs[-1]["dag_run_id"]
+    results = []
+    for ti in airflow.task_instances(dag_id, run_id):
+        if ti["task_id"] == task_id and ti["state"] == "success":
+            results.append(airflow.xcom(dag_id, run_id, task_id, map_index=ti.get("map_index", -1)))
+    return results
+
+
 def collect_summary(
     stack: Any, airflow: Any, seeded: dict[str, Any], ran: dict[str, Any], *, bucket: str, project: str
 ) -> dict[str, Any]:
@@ -160,8 +173,29 @@ def collect_summary(
             "quality-gate records": f"s3://{bucket}/{project}/state/",
         },
     }
+    interactions_import = [j for j in personalize["import"] if "interactions" in j["job_arn"]]
+    if interactions_import:
+        summary["import"] = {**interactions_import[0], "mode": "FULL", "rows": summary["export"]["rows"]}
+    pinpoint_dag = ran["dag_ids"].get("pinpoint")
+    if pinpoint_dag:
+        resolved = {
+            s["segment_name"]: s for r in _task_results(airflow, pinpoint_dag, "resolve_endpoints") for s in r
+        }
+        for segment in summary["segments"]:
+            facts = resolved.get(segment["name"], {})
+            segment.update(
+                {
+                    k: facts.get(k)
+                    for k in ("query", "users", "endpoints", "users_without_endpoint", "csv_uris")
+                }
+            )
     if "mparticle" in stack.endpoints:
         summary["mparticle"] = _mparticle(stack, seeded["mpids"])
+        mparticle_dag = ran["dag_ids"].get("mparticle")
+        uploads = _task_results(airflow, mparticle_dag, "upload_recommendations") if mparticle_dag else []
+        for field in ("requests", "dead_lettered", "errors_in_output"):
+            summary["mparticle"][field] = sum(int(u.get(field) or 0) for u in uploads)
+        summary["mparticle"]["files"] = len(uploads)
     return summary
 
 

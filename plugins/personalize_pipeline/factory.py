@@ -42,6 +42,9 @@ from personalize_logic.project_config import (
 
 INCLUDE_DIR = Path(os.environ.get("AP_INCLUDE_DIR", Path(__file__).resolve().parents[2] / "include"))
 ASSET_SCHEME = "x-personalize"
+# The partition of a run is its data interval's start date. Not ``ds``: a manual run's logical
+# date is the end of the interval Airflow infers for it, so ``ds`` would name the wrong day.
+INTERVAL_DS = "{{ data_interval_start | ds }}"
 
 
 def run_key(run_id: str) -> str:
@@ -191,9 +194,10 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
                 # mParticle lands files by arrival time: read the interval's folder and the next
                 # one, keep the events whose own time is inside the interval.
                 source_prefixes=[
-                    f"{source_key.rstrip('/')}/dt={{{{ ds }}}}/",
-                    f"{source_key.rstrip('/')}/dt={{{{ macros.ds_add(ds, 1) }}}}/",
+                    f"{source_key.rstrip('/')}/dt={INTERVAL_DS}/",
+                    f"{source_key.rstrip('/')}/dt={{{{ macros.ds_add(data_interval_start | ds, 1) }}}}/",
                 ],
+                partition_date=INTERVAL_DS,
                 actions=export.mparticle.actions,
                 user_id_source=export.mparticle.userIdSource,
                 max_quarantine_share=export.mparticle.quarantineThreshold,
@@ -208,6 +212,7 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
                 sql=source.sqlFile,
                 bucket=pipeline.bucket,
                 prefix=pipeline.prefix,
+                partition_date=INTERVAL_DS,
                 outlets=[asset],
             )
     return dag

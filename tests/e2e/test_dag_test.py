@@ -45,13 +45,15 @@ def test_export_dag_with_dag_test(local_stack, airflow_db, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ROLE_ARN", "arn:aws:iam::123456789012:role/p")
 
     dag = {d.dag_id: d for d in build_project_dags(CONFIG)}["bingewatch_export"]
-    run = dag.test(logical_date=dt.datetime(2026, 11, 5, tzinfo=dt.UTC))
+    run = dag.test(logical_date=dt.datetime(2026, 11, 6, tzinfo=dt.UTC))
 
     assert run.state == "success"
+    # A manual run exports the interval Airflow infers for it: a full day, named by its start.
+    start, end = run.data_interval_start, run.data_interval_end
+    assert (end - start) == dt.timedelta(days=1)
+    day = start.date().isoformat()
     manifest = json.loads(
-        s3.get_object(Bucket=bucket, Key="bingewatch/interactions/dt=2026-11-05/_manifest.json")[
-            "Body"
-        ].read()
+        s3.get_object(Bucket=bucket, Key=f"bingewatch/interactions/dt={day}/_manifest.json")["Body"].read()
     )
-    assert manifest["rows"] == generated.rows_per_day["2026-11-05"] == 150
-    assert manifest["interval"]["start"].startswith("2026-11-05")
+    assert manifest["rows"] == generated.rows_per_day[day] == 150
+    assert manifest["interval"]["start"].startswith(day)
