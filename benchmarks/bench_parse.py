@@ -6,7 +6,7 @@ imported and the file's own ``airflow.*`` imports pre-imported (``[dag_processor
 parsing_pre_import_modules``, on by default: the processor imports them once in its parent before
 it forks the parsing process), then ``DagBag`` on that one file is timed. The number is what every
 re-parse of the file costs: the project's own modules, reading the config and building the DAGs. The baseline is a DAG
-file with one empty ``@task``. Goal: every file ≤ 1.5× the baseline (median of the repetitions).
+file with one empty ``@task``. Goal: every file <= 1.5x the baseline (median of the repetitions).
 
     python benchmarks/bench_parse.py [--repeat 7]
 """

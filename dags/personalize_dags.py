@@ -11,13 +11,13 @@ from __future__ import annotations
 # The provider modules the generated operators build on. Importing them here lets the
 # dag-processor pre-import them once in its parent process ([dag_processor]
 # parsing_pre_import_modules) instead of in every parse of this file.
-import airflow.providers.amazon.aws.hooks.s3  # noqa: F401
-import airflow.providers.amazon.aws.notifications.sns  # noqa: F401
-import airflow.providers.amazon.aws.operators.base_aws  # noqa: F401
-import airflow.providers.amazon.aws.sensors.base_aws  # noqa: F401
-import airflow.providers.amazon.aws.transfers.redshift_to_s3  # noqa: F401
-import airflow.providers.amazon.aws.triggers.base  # noqa: F401
-import airflow.providers.http.hooks.http  # noqa: F401
+import airflow.providers.amazon.aws.hooks.s3
+import airflow.providers.amazon.aws.notifications.sns
+import airflow.providers.amazon.aws.operators.base_aws
+import airflow.providers.amazon.aws.sensors.base_aws
+import airflow.providers.amazon.aws.transfers.redshift_to_s3
+import airflow.providers.amazon.aws.triggers.base
+import airflow.providers.http.hooks.http
 import airflow.providers.standard.decorators.python  # noqa: F401
 from personalize_pipeline.factory import CONFIG_DIR, build_all_dags
 

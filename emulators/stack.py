@@ -20,10 +20,10 @@ from emulators.http_server import RunningServer, free_port
 log = logging.getLogger(__name__)
 
 ACCESS_KEY = "testing"
-SECRET_KEY = "testing"  # noqa: S105 - fixed credentials of the local emulators, not a secret
+SECRET_KEY = "testing"  # the emulators' fixed credentials, not a secret
 REGION = "us-east-1"
 MPARTICLE_KEY = "local-key"
-MPARTICLE_SECRET = "local-secret"  # noqa: S105 - the emulator's fixed Custom Feed secret
+MPARTICLE_SECRET = "local-secret"  # the emulator's fixed Custom Feed secret
 SERVICES = ("s3", "personalize", "pinpoint", "mparticle")
 
 
@@ -134,7 +134,7 @@ def start_stack(
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(state_dir=state_dir)
-    public_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    public_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
 
     try:
         if "s3" in services:
