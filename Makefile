@@ -8,7 +8,6 @@ VENV ?= .venv
 UV_VERSION := 0.13.9
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
-export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: venv browser lint typecheck test test-fast demo stack lock bench clean
 

@@ -18,7 +18,8 @@ import airflow.providers.amazon.aws.sensors.base_aws
 import airflow.providers.amazon.aws.transfers.redshift_to_s3
 import airflow.providers.amazon.aws.triggers.base
 import airflow.providers.http.hooks.http
-import airflow.providers.standard.decorators.python  # noqa: F401
+import airflow.providers.standard.decorators.python
+import airflow.sdk.definitions.timetables.interval  # noqa: F401  (the export's CronDataIntervalTimetable)
 from personalize_pipeline.factory import CONFIG_DIR, build_all_dags
 
 for _dag in build_all_dags(CONFIG_DIR):
