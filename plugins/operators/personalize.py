@@ -808,24 +808,43 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
                 arn = self.hook.find_job_arn(self.kind, name, parent)
                 if arn is None:
                     raise
-                return self.reuse_job(context, name, arn)
+                return self.reuse_job(context, name, arn, request)
             self.log.info("Created Amazon Personalize %s %s", self.label, arn)
             self.persist_link(context, arn)
             self.wait_or_defer(arn)
             return self.result(context, arn)
-        return self.reuse_job(context, name, arn)
+        return self.reuse_job(context, name, arn, self.with_create_kwargs(self.build_request(name)))
 
     @property
     def create_method(self) -> str:
         return self.spec.describe_method.replace("describe_", "create_", 1)
 
-    def reuse_job(self, context: Context, name: str, arn: str) -> Any:
-        """A job with this name exists: apply ``if_job_exists``."""
+    #: Request fields an existing job of this (run, task) must match to be reused.
+    reuse_compared_fields: ClassVar[tuple[str, ...]] = ()
+
+    def reuse_job(self, context: Context, name: str, arn: str, request: dict[str, Any]) -> Any:
+        """
+        A job with this name exists: apply ``if_job_exists``.
+
+        It is reused only if it was asked for the same thing. The name is fixed for a (run, task,
+        map index), so a rerun whose inputs changed (a cleared upstream task wrote a new snapshot,
+        the solution version changed) would otherwise silently reuse the old job and its old data.
+        """
         if self.if_job_exists == "fail":
             raise AirflowFailException(
                 f"Amazon Personalize {self.label} {name!r} already exists ({arn}) and if_job_exists='fail'."
             )
-        status, reason, _ = self.hook.get_status(self.kind, arn)
+        status, reason, existing = self.hook.get_status(self.kind, arn)
+        for field in self.reuse_compared_fields:
+            difference = first_difference(request.get(field), existing.get(field, _MISSING), field)
+            if difference is not None:
+                where, wanted, actual = difference
+                raise PersonalizeDefinitionMismatchError(
+                    f"Amazon Personalize {self.label} {name!r} ({arn}) was created by an earlier attempt of "
+                    f"this run with a different {where}: requested {_short(wanted)}, existing "
+                    f"{_short(actual)}. A job name is fixed for a (run, task); to run it with the new "
+                    "input, start a new DAG run or pass another job_name."
+                )
         if status in self.failure_states:
             self.raise_failed(
                 arn,
@@ -858,6 +877,7 @@ class PersonalizeCreateDatasetImportJobOperator(PersonalizeJobOperator):
     """
 
     kind = "dataset_import_job"
+    reuse_compared_fields = ("dataSource", "importMode")
     link_class = PersonalizeDatasetImportJobLink
     operator_extra_links = (PersonalizeDatasetImportJobLink(),)
     default_job_name_prefix = "import"
@@ -926,6 +946,7 @@ class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
     """
 
     kind = "solution_version"
+    reuse_compared_fields = ("trainingMode",)
     link_class = PersonalizeSolutionVersionLink
     operator_extra_links = (PersonalizeSolutionVersionLink(),)
     default_job_name_prefix = "train"
@@ -987,6 +1008,8 @@ class PersonalizeBatchJobOperator(PersonalizeJobOperator):
     where Personalize writes ``<input file>.out``; read it with ``XComArg(task, key="output_path")``). Job name, ``if_job_exists``: see
     :class:`PersonalizeJobOperator`; waiting: see :class:`PersonalizeBaseOperator`.
     """
+
+    reuse_compared_fields = ("solutionVersionArn", "jobInput", "numResults", "filterArn")
 
     def __init__(
         self,

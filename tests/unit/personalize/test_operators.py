@@ -136,6 +136,7 @@ class FakeJobs:
     def describe(self, **kwargs):
         request = self.created[-1] if self.created else {}
         body = {
+            **request,  # AWS describes a job with the fields it was created with
             "status": self.status,
             self.spec.arn_param: JOB_ARN,
             "name": request.get("name"),
@@ -851,3 +852,33 @@ def test_importing_operators_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("kind", "changed", "field"),
+    [
+        pytest.param(
+            "dataset_import_job",
+            {"data_location": "s3://bucket/snapshots/try2/"},
+            "dataSource.dataLocation",
+            id="import-new-snapshot",
+        ),
+        pytest.param("solution_version", {"training_mode": "UPDATE"}, "trainingMode", id="training-mode"),
+        pytest.param(
+            "batch_inference_job",
+            {"solution_version_arn": SOLUTION_VERSION_ARN + "-retrained"},
+            "solutionVersionArn",
+            id="batch-new-version",
+        ),
+        pytest.param("batch_inference_job", {"num_results": 50}, "numResults", id="batch-num-results"),
+    ],
+)
+def test_rerun_with_changed_inputs_does_not_reuse_the_old_job(mock_conn, kind, changed, field):
+    """Same (run, task) name, different request: a clear error, never the stale job's output."""
+    fake = FakeJobs(mock_conn, kind)
+    first = job_operator(kind, wait_for_completion=False)
+    first.execute(context_for(first))
+    rerun = job_operator(kind, wait_for_completion=False, **changed)
+    with pytest.raises(AirflowFailException, match=rf"different {field}.*start a new DAG run"):
+        rerun.execute(context_for(rerun))
+    assert len(fake.created) == 1
