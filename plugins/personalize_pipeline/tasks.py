@@ -27,6 +27,14 @@ def _s3(aws_conn_id: str) -> S3Hook:
     return S3Hook(aws_conn_id=aws_conn_id)
 
 
+def _triggering_uris(context: dict[str, Any]) -> set[str]:
+    """URIs of the Assets whose events triggered this run (empty for a manual or scheduled run)."""
+    events = context.get("triggering_asset_events") or {}
+    return {
+        getattr(asset, "uri", None) or str(asset) for asset, asset_events in events.items() if asset_events
+    }
+
+
 def _event_extra(context: dict[str, Any], asset_uri: str) -> dict[str, Any] | None:
     """The ``extra`` of the newest event of ``asset_uri`` that triggered this run, if any."""
     events = context.get("triggering_asset_events") or {}
@@ -129,9 +137,18 @@ def resolve_solution_version(
     """
     The solution version this batch run uses: the one whose Asset event triggered the run, else
     (a manual run) the last version the quality gate accepted. No accepted version: skip.
+
+    A run triggered by *another* solution's new version skips this solution's jobs: its accepted
+    version has not changed, so re-running its batch jobs would only repeat their output.
     """
     from airflow.sdk.exceptions import AirflowSkipException
 
+    triggered_by = _triggering_uris(context)
+    if triggered_by and asset_uri not in triggered_by:
+        raise AirflowSkipException(
+            f"this run was triggered by {sorted(triggered_by)}, not by {asset_uri}: "
+            "this solution's version is unchanged, its batch jobs are not re-run"
+        )
     extra = _event_extra(context, asset_uri)
     if extra and extra.get("solution_version_arn"):
         log.info("Triggered by the accepted version %s", extra["solution_version_arn"])
