@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -596,26 +597,34 @@ class CompiledFilter:
                 "this filter filters users (UserID); it cannot filter item recommendations"
             )
         n = len(context.item_ids)
+        return self._combine(n, lambda cond: self._eval_item(cond, context, filter_values, n))
+
+    def _combine(self, n: int, evaluate: Callable[[Any], np.ndarray | None]) -> np.ndarray:
+        """Apply every ``|``-chained INCLUDE/EXCLUDE expression to an all-True mask of length ``n``."""
         mask = np.ones(n, dtype=bool)
         for expr in self.expressions:
-            hit = self._eval_item(expr.condition, context, filter_values, n)
-            if hit is None:
+            hit = self._fold(expr.condition, evaluate)
+            if hit is None:  # every condition dropped out (placeholders without a value)
                 continue
             mask &= hit if expr.action == "INCLUDE" else ~hit
         return mask
 
+    @classmethod
+    def _fold(cls, node: Node, evaluate: Callable[[Any], np.ndarray | None]) -> np.ndarray | None:
+        """Evaluate an AND/OR tree: leaves with ``evaluate``, conditions that drop out are skipped."""
+        if not isinstance(node, BoolOp):
+            return evaluate(node)
+        parts = [p for p in (cls._fold(child, evaluate) for child in node.children) if p is not None]
+        if not parts:
+            return None
+        out = parts[0].copy()
+        for part in parts[1:]:
+            out = (out & part) if node.op == "AND" else (out | part)
+        return out
+
     def _eval_item(
-        self, node: Node, ctx: FilterContext, fv: dict[str, Any] | None, n: int
+        self, cond: Any, ctx: FilterContext, fv: dict[str, Any] | None, n: int
     ) -> np.ndarray | None:
-        if isinstance(node, BoolOp):
-            parts = [p for p in (self._eval_item(c, ctx, fv, n) for c in node.children) if p is not None]
-            if not parts:
-                return None
-            out = parts[0].copy()
-            for p in parts[1:]:
-                out = (out & p) if node.op == "AND" else (out | p)
-            return out
-        cond = node
         if cond.dataset == "INTERACTIONS":
             values = self._values(cond, fv)
             if values is None:
@@ -649,26 +658,11 @@ class CompiledFilter:
         if self.target != "USER":
             raise FilterExpressionError("this filter filters items (ItemID); it cannot filter user segments")
         n = len(context.user_ids)
-        mask = np.ones(n, dtype=bool)
-        for expr in self.expressions:
-            hit = self._eval_user(expr.condition, context, filter_values, n)
-            if hit is None:
-                continue
-            mask &= hit if expr.action == "INCLUDE" else ~hit
-        return mask
+        return self._combine(n, lambda cond: self._eval_user(cond, context, filter_values, n))
 
     def _eval_user(
-        self, node: Node, ctx: UserFilterContext, fv: dict[str, Any] | None, n: int
+        self, cond: Any, ctx: UserFilterContext, fv: dict[str, Any] | None, n: int
     ) -> np.ndarray | None:
-        if isinstance(node, BoolOp):
-            parts = [p for p in (self._eval_user(c, ctx, fv, n) for c in node.children) if p is not None]
-            if not parts:
-                return None
-            out = parts[0].copy()
-            for p in parts[1:]:
-                out = (out & p) if node.op == "AND" else (out | p)
-            return out
-        cond = node
         values = self._values(cond, fv)
         if values is None:
             return None
