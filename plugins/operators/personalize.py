@@ -181,7 +181,10 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
         return SENSORS[self.kind].INTERMEDIATE_STATES
 
     def with_create_kwargs(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Add ``create_kwargs`` to a request; a key the operator already sets is an error."""
+        """
+        Drop the request's ``None`` values (optional parameters left out) and add ``create_kwargs``;
+        a key the operator already sets is an error. Every request passes through here.
+        """
         request = {key: value for key, value in request.items() if value is not None}
         overlap = sorted(set(self.create_kwargs or {}) & set(request))
         if overlap:
@@ -389,7 +392,7 @@ class PersonalizeCreateDatasetGroupOperator(PersonalizeNamedResourceOperator):
             "kmsKeyArn": self.kms_key_arn,
             "tags": self.tags,
         }
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
     def find_existing(self) -> str | None:
         return self.hook.find_dataset_group_arn(self.name)
@@ -429,7 +432,7 @@ class PersonalizeCreateSchemaOperator(PersonalizeNamedResourceOperator):
 
     def build_request(self) -> dict[str, Any]:
         request = {"name": self.name, "schema": normalize_schema(self.schema), "domain": self.domain}
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
     def find_existing(self) -> str | None:
         return self.hook.find_schema_arn(self.name)
@@ -497,7 +500,7 @@ class PersonalizeCreateDatasetOperator(PersonalizeNamedResourceOperator):
             "schemaArn": self.schema_arn,
             "tags": self.tags,
         }
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
     def comparable(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"name": request["name"], "schemaArn": request["schemaArn"]}
@@ -552,7 +555,7 @@ class PersonalizeCreateFilterOperator(PersonalizeNamedResourceOperator):
             "filterExpression": self.filter_expression.strip(),
             "tags": self.tags,
         }
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
     def find_existing(self) -> str | None:
         return self.hook.find_filter_arn(self.dataset_group_arn, self.name)
@@ -627,7 +630,7 @@ class PersonalizeCreateSolutionOperator(PersonalizeNamedResourceOperator):
             "performHPO": self.perform_hpo,
             "solutionConfig": self.solution_config,
         }
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
     def find_existing(self) -> str | None:
         return self.hook.find_solution_arn(self.dataset_group_arn, self.name)
@@ -691,7 +694,7 @@ class PersonalizeCreateOrUpdateCampaignOperator(PersonalizeNamedResourceOperator
             "campaignConfig": self.campaign_config,
             "tags": self.tags,
         }
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
     def find_existing(self) -> str | None:
         return self.hook.find_campaign_arn(self.name)
@@ -795,9 +798,9 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
             )
         name = self.resolve_job_name(context)
         parent = self.parent_arn()
+        request = self.with_create_kwargs(self.build_request(name))
         arn = self.hook.find_job_arn(self.kind, name, parent)
         if arn is None:
-            request = self.with_create_kwargs(self.build_request(name))
             self.log.info("Creating Amazon Personalize %s %r", self.label, name)
             try:
                 arn = getattr(self.hook.conn, self.create_method)(**request)[self.spec.arn_param]
@@ -813,7 +816,7 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
             self.persist_link(context, arn)
             self.wait_or_defer(arn)
             return self.result(context, arn)
-        return self.reuse_job(context, name, arn, self.with_create_kwargs(self.build_request(name)))
+        return self.reuse_job(context, name, arn, request)
 
     @property
     def create_method(self) -> str:
@@ -923,7 +926,7 @@ class PersonalizeCreateDatasetImportJobOperator(PersonalizeJobOperator):
             "publishAttributionMetricsToS3": self.publish_attribution_metrics_to_s3,
             "tags": self.tags,
         }
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
 
 class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
@@ -976,7 +979,7 @@ class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
             "trainingMode": self.training_mode,
             "tags": self.tags,
         }
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
     def result(self, context: Context, arn: str) -> dict[str, Any]:
         if not (self.deferrable or self.wait_for_completion):
@@ -1058,7 +1061,7 @@ class PersonalizeBatchJobOperator(PersonalizeJobOperator):
             "tags": self.tags,
             **self.extra_request(),
         }
-        return {key: value for key, value in request.items() if value is not None}
+        return request
 
     def extra_request(self) -> dict[str, Any]:
         return {}
