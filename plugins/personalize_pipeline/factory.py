@@ -39,6 +39,7 @@ from personalize_logic.project_config import (
     discover_configs,
     load_config,
 )
+from personalize_pipeline.records import split_s3
 
 INCLUDE_DIR = Path(os.environ.get("AP_INCLUDE_DIR", Path(__file__).resolve().parents[2] / "include"))
 ASSET_SCHEME = "x-personalize"
@@ -62,13 +63,6 @@ def assets(cfg: ProjectConfig) -> dict[str, Asset]:
     for solution in cfg.solutions:
         found[f"solution:{solution.name}"] = Asset(f"{ASSET_SCHEME}://{pid}/{solution.name}/solution-version")
     return found
-
-
-def _split_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"expected an s3:// URI, got {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
 
 
 def _doc(cfg: ProjectConfig, stage: str, text: str, config_path: Path) -> str:
@@ -185,7 +179,7 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         max_active_runs=4,
     ) as dag:
         if export.source == "mparticle" and export.mparticle:
-            source_bucket, source_key = _split_uri(export.mparticle.sourcePrefix)
+            source_bucket, source_key = split_s3(export.mparticle.sourcePrefix)
             MParticleBatchesToInteractionsOperator(
                 task_id="export_interactions",
                 bucket=pipeline.bucket,

@@ -27,12 +27,14 @@ def _s3(aws_conn_id: str) -> S3Hook:
     return S3Hook(aws_conn_id=aws_conn_id)
 
 
+def _uri(asset: Any) -> str:
+    return getattr(asset, "uri", None) or str(asset)
+
+
 def _triggering_uris(context: dict[str, Any]) -> set[str]:
     """URIs of the Assets whose events triggered this run (empty for a manual or scheduled run)."""
     events = context.get("triggering_asset_events") or {}
-    return {
-        getattr(asset, "uri", None) or str(asset) for asset, asset_events in events.items() if asset_events
-    }
+    return {_uri(asset) for asset, asset_events in events.items() if asset_events}
 
 
 def _event_extra(context: dict[str, Any], asset_uri: str) -> dict[str, Any] | None:
@@ -40,8 +42,7 @@ def _event_extra(context: dict[str, Any], asset_uri: str) -> dict[str, Any] | No
     events = context.get("triggering_asset_events") or {}
     newest: dict[str, Any] | None = None
     for asset, asset_events in events.items():
-        uri = getattr(asset, "uri", None) or str(asset)
-        if uri != asset_uri:
+        if _uri(asset) != asset_uri:
             continue
         for event in asset_events:
             extra = dict(getattr(event, "extra", None) or {})
