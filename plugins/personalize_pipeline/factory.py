@@ -214,9 +214,7 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
 
 # -------------------------------------------------------------------------------------------- train
 def _solution_create_kwargs(solution: SolutionConfig) -> dict[str, Any]:
-    extra = solution.serviceConfig.model_dump(
-        exclude={"name", "recipeArn", "solutionVersion"}, exclude_none=True
-    )
+    extra = solution.serviceConfig.dump(exclude={"name", "recipeArn", "solutionVersion"})
     extra.pop("performAutoTraining", None)
     return extra
 
@@ -270,8 +268,8 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
         dataset_group = PersonalizeCreateDatasetGroupOperator(
             task_id="dataset_group",
             name=group.name,
-            domain=getattr(group, "domain", None),
-            create_kwargs=group.model_dump(exclude={"name", "domain"}, exclude_none=True),
+            domain=group.dump().get("domain"),
+            create_kwargs=group.dump(exclude={"name", "domain"}),
         )
         datasets: dict[str, Any] = {}
         for dataset_type, dataset_cfg in cfg.datasets.by_type().items():
@@ -340,9 +338,7 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
                 name=f.serviceConfig.name,
                 dataset_group_arn=dataset_group.output,
                 filter_expression=f.serviceConfig.filterExpression,
-                create_kwargs=f.serviceConfig.model_dump(
-                    exclude={"name", "filterExpression"}, exclude_none=True
-                ),
+                create_kwargs=f.serviceConfig.dump(exclude={"name", "filterExpression"}),
                 trigger_rule="none_failed",
             )
             for f in cfg.filters
