@@ -49,29 +49,8 @@ from airflow.providers.amazon.aws.transfers.redshift_to_s3 import RedshiftToS3Op
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook
 
-from personalize_logic.interactions_validation import CsvValidator, InteractionsValidationError
-from personalize_logic.mparticle_interactions import (
-    DEFAULT_ACTIONS,
-    MParticleExportConfig,
-    MParticleInteractionsExporter,
-)
-from personalize_logic.partitions import (
-    DEFAULT_PART_BYTES,
-    MANIFEST_NAME,
-    QUARANTINE_NAME,
-    PartedCsvWriter,
-    build_manifest,
-    dump_manifest,
-    lookback_dates,
-    manifest_key,
-    parse_manifest,
-    run_key,
-    run_prefix,
-    snapshot_copy_plan,
-    snapshot_data_prefix,
-    snapshot_manifest_key,
-)
-
+# The DAG files import this module on every parse; the modules only execute() needs are imported
+# inside the methods that use them (benchmarks/bench_parse.py measures the difference).
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -80,6 +59,8 @@ PROGRESS_SECONDS = 30.0
 
 
 def _run_key_from_context(context: Context) -> str:
+    from personalize_logic.partitions import run_key
+
     ti = context.get("ti")
     try_number = getattr(ti, "try_number", None)
     return run_key(str(context["run_id"]), try_number)
@@ -131,6 +112,14 @@ class _PartitionOperator(AwsBaseOperator[S3Hook]):
         quarantine: dict[str, Any] | None = None,
         source: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        from personalize_logic.partitions import (
+            MANIFEST_NAME,
+            build_manifest,
+            dump_manifest,
+            manifest_key,
+            run_prefix,
+        )
+
         folder = run_prefix(prefix, dataset, ds, key)
         files = []
         for part in parts:
@@ -182,7 +171,7 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
     :param max_quarantine_share: Fail when the quarantined share of lines+events+rows exceeds this.
     :param allow_truncated_files: Do not fail on truncated / corrupt gzip files (their readable
         part is still exported and the tail quarantined).
-    :param part_max_bytes: Roll over to a new CSV part at this size.
+    :param part_max_bytes: Roll over to a new CSV part at this size (default: 256 MiB, ``DEFAULT_PART_BYTES``).
     """
 
     template_fields: Sequence[str] = aws_template_fields(
@@ -214,7 +203,7 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         seconds_timestamps: str = "quarantine",
         max_quarantine_share: float = 0.01,
         allow_truncated_files: bool = False,
-        part_max_bytes: int = DEFAULT_PART_BYTES,
+        part_max_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -247,6 +236,18 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         return sorted(keys)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from personalize_logic.mparticle_interactions import (
+            DEFAULT_ACTIONS,
+            MParticleExportConfig,
+            MParticleInteractionsExporter,
+        )
+        from personalize_logic.partitions import (
+            DEFAULT_PART_BYTES,
+            QUARANTINE_NAME,
+            PartedCsvWriter,
+            run_prefix,
+        )
+
         config = MParticleExportConfig(
             actions=frozenset(self.actions) if self.actions else DEFAULT_ACTIONS,
             user_id_source=self.user_id_source,
@@ -264,7 +265,7 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
             len(keys), source_bucket, _as_list(self.source_prefixes), self.interval_start, self.interval_end, key,
         )  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="mparticle-export-") as tmp:
-            writer = PartedCsvWriter(tmp, config.header, max_bytes=self.part_max_bytes)
+            writer = PartedCsvWriter(tmp, config.header, max_bytes=self.part_max_bytes or DEFAULT_PART_BYTES)
             q_path = os.path.join(tmp, QUARANTINE_NAME)
             with open(q_path, "w", encoding="utf-8") as q_fh:
 
@@ -393,7 +394,7 @@ class SqlToInteractionsOperator(_PartitionOperator):
         dataset: str = "interactions",
         parameters: dict[str, Any] | Sequence[Any] | None = None,
         fetch_size: int = 10_000,
-        part_max_bytes: int = DEFAULT_PART_BYTES,
+        part_max_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -408,6 +409,8 @@ class SqlToInteractionsOperator(_PartitionOperator):
         self.part_max_bytes = part_max_bytes
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from personalize_logic.partitions import DEFAULT_PART_BYTES, PartedCsvWriter
+
         db_hook = BaseHook.get_connection(self.conn_id).get_hook()
         key = _run_key_from_context(context)
         conn = db_hook.get_conn()
@@ -427,7 +430,7 @@ class SqlToInteractionsOperator(_PartitionOperator):
                     f'AS "USER_ID" ...); got {header}'
                 )
             with tempfile.TemporaryDirectory(prefix="sql-export-") as tmp:
-                writer = PartedCsvWriter(tmp, header, max_bytes=self.part_max_bytes)
+                writer = PartedCsvWriter(tmp, header, max_bytes=self.part_max_bytes or DEFAULT_PART_BYTES)
                 batch = first
                 while batch:
                     writer.write_many([tuple(_csv_value(v) for v in row) for row in batch])
@@ -490,6 +493,8 @@ class RedshiftUnloadToPartitionOperator(RedshiftToS3Operator):
         self.dataset = dataset
 
     def execute(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
+        from personalize_logic.partitions import run_prefix
+
         key = _run_key_from_context(context)
         folder = run_prefix(self.prefix, self.dataset, self.partition_date, key)
         self.s3_bucket = self.bucket
@@ -529,6 +534,8 @@ class PublishUnloadedPartitionOperator(_PartitionOperator):
         self.dataset = dataset
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from personalize_logic.partitions import MANIFEST_NAME, build_manifest, dump_manifest, manifest_key
+
         info = json.loads(self.unload) if isinstance(self.unload, str) else self.unload
         folder, key, ds = info["run_prefix"], info["run_key"], info["partition"]
         keys = sorted(
@@ -633,6 +640,15 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
         self.missing_partitions = missing_partitions
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from personalize_logic.partitions import (
+            lookback_dates,
+            manifest_key,
+            parse_manifest,
+            snapshot_copy_plan,
+            snapshot_data_prefix,
+            snapshot_manifest_key,
+        )
+
         if self.missing_partitions not in ("fail", "skip"):
             raise AirflowException("missing_partitions must be 'fail' or 'skip'")
         snap = (
@@ -722,6 +738,8 @@ class ValidateInteractionsOperator(_PartitionOperator):
         self.min_rows = min_rows
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from personalize_logic.interactions_validation import CsvValidator, InteractionsValidationError
+
         if not self.s3_uri.startswith("s3://"):
             raise AirflowException(f"s3_uri must start with s3://, got {self.s3_uri!r}")
         bucket, _, folder = self.s3_uri[5:].partition("/")

@@ -47,18 +47,13 @@ from airflow.sdk import BaseOperator
 from botocore.exceptions import ClientError
 
 from hooks.mparticle import DEFAULT_RATE_LIMIT_PER_S, MParticleHook
-from personalize_logic.batch_output import is_output_key, iter_lines
-from personalize_logic.mparticle_batches import (
-    REASON_PERSONALIZE_ERROR,
-    BatchBuilder,
-    BatchSettings,
-    PackedRequest,
-    RequestPacker,
-)
-from personalize_logic.naming import sanitize, stable_hash
 
+# The DAG files import this module on every parse; the modules only execute() needs are imported
+# inside the methods that use them (benchmarks/bench_parse.py measures the difference).
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from personalize_logic.mparticle_batches import BatchBuilder, PackedRequest
 
 CHECKPOINT_VERSION = 1
 DEAD_LETTER_FLUSH_RECORDS = 1000
@@ -80,6 +75,8 @@ def list_batch_output_files(output_prefix: str, aws_conn_id: str | None = "aws_d
     :param output_prefix: ``s3://bucket/prefix/`` of the job's ``jobOutput``.
     :param aws_conn_id: AWS connection.
     """
+    from personalize_logic.batch_output import is_output_key
+
     hook = S3Hook(aws_conn_id=aws_conn_id)
     bucket, prefix = S3Hook.parse_s3_url(output_prefix)
     keys = hook.list_keys(bucket_name=bucket, prefix=prefix) or []
@@ -180,6 +177,8 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
         return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}"
 
     def _paths(self, run_key: str) -> tuple[str, str]:
+        from personalize_logic.naming import sanitize, stable_hash
+
         run_part = f"{sanitize(run_key)[:100]}-{stable_hash(run_key)}"
         name = posixpath.basename(S3Hook.parse_s3_url(self.output_uri)[1]) or "output"
         file_id = f"{sanitize(name)[:80]}-{stable_hash(self.output_uri)}"
@@ -223,6 +222,8 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
 
     # ------------------------------------------------------------------ execute
     def execute(self, context: Context) -> dict[str, Any]:
+        from personalize_logic.mparticle_batches import BatchBuilder, BatchSettings
+
         run_key = self._resolve_run_key(context)
         settings = BatchSettings(
             run_key=run_key,
@@ -306,6 +307,9 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
         checkpoint_uri: str,
         dead_letter_prefix: str,
     ) -> None:
+        from personalize_logic.batch_output import iter_lines
+        from personalize_logic.mparticle_batches import REASON_PERSONALIZE_ERROR, RequestPacker
+
         counts = state["counts"]
         source = self.output_uri
 

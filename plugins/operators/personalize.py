@@ -49,11 +49,9 @@ from links.personalize import (
     PersonalizeSolutionLink,
     PersonalizeSolutionVersionLink,
 )
-from personalize_logic.naming import job_name as build_job_name
-from personalize_logic.naming import validate_job_name
-from sensors.personalize import SENSORS
-from triggers.personalize import TRIGGERS
 
+# The DAG files import this module on every parse; the modules only execute() needs are imported
+# inside the methods that use them (benchmarks/bench_parse.py measures the difference).
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -174,10 +172,14 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
 
     @property
     def failure_states(self) -> tuple[str, ...]:
+        from sensors.personalize import SENSORS
+
         return SENSORS[self.kind].FAILURE_STATES
 
     @property
     def intermediate_states(self) -> tuple[str, ...]:
+        from sensors.personalize import SENSORS
+
         return SENSORS[self.kind].INTERMEDIATE_STATES
 
     def with_create_kwargs(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +239,8 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
 
     def wait_or_defer(self, arn: str) -> None:
         """The one wait switch: defer, wait synchronously, or return at once."""
+        from triggers.personalize import TRIGGERS
+
         if self.deferrable:
             self.log.info("Deferring until Amazon Personalize %s %s is ACTIVE", self.label, arn)
             self.defer(
@@ -773,6 +777,9 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
 
     def resolve_job_name(self, context: Context) -> str:
         """The explicit ``job_name``, or the deterministic name of this (run, task, map index)."""
+        from personalize_logic.naming import job_name as build_job_name
+        from personalize_logic.naming import validate_job_name
+
         if self.job_name:
             return validate_job_name(self.job_name)
         ti = context["ti"]

@@ -602,21 +602,30 @@ def build_pinpoint_activation_dag(cfg: ProjectConfig, config_path: Path) -> DAG 
 CONFIG_DIR = Path(os.environ.get("AP_CONFIG_DIR", INCLUDE_DIR / "config"))
 
 
-def build_project_dags(config_path: Path) -> list[DAG]:
-    """Every DAG of the project configured in ``config_path`` (a local file read, nothing else)."""
+# One DAG file per stage (dags/personalize_<stage>.py): the dag-processor parses the files in
+# parallel, a file pays only for its own stage's operators, and the Airflow UI's import error for
+# a broken stage names that stage's file.
+STAGES: dict[str, tuple[Any, ...]] = {
+    "export": (build_export_dag,),
+    "train": (build_train_dag,),
+    "batch": (build_batch_dag,),
+    "activate": (build_mparticle_activation_dag, build_pinpoint_activation_dag),
+}
+
+
+def build_project_dags(config_path: Path, stages: tuple[str, ...] = tuple(STAGES)) -> list[DAG]:
+    """The DAGs of ``stages`` for the project configured in ``config_path`` (a local file read, nothing else)."""
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; known: {list(STAGES)}")
     cfg = load_config(config_path)
-    builders = (
-        build_export_dag,
-        build_train_dag,
-        build_batch_dag,
-        build_mparticle_activation_dag,
-        build_pinpoint_activation_dag,
-    )
+    builders = [builder for stage in stages for builder in STAGES[stage]]
     return [dag for builder in builders if (dag := builder(cfg, config_path)) is not None]
 
 
-def build_all_dags(config_dir: Path = CONFIG_DIR) -> list[DAG]:
+def build_all_dags(config_dir: Path = CONFIG_DIR, stages: tuple[str, ...] = tuple(STAGES)) -> list[DAG]:
+    """The DAGs of ``stages`` for every config file in ``config_dir``."""
     dags: list[DAG] = []
     for path in discover_configs(config_dir):
-        dags.extend(build_project_dags(path))
+        dags.extend(build_project_dags(path, stages))
     return dags

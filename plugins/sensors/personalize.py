@@ -29,8 +29,9 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, conf
 
 from hooks.personalize import RESOURCE_KINDS, PersonalizeHook
-from triggers.personalize import TRIGGERS
 
+# The DAG files import this module on every parse; the modules only execute() needs are imported
+# inside the methods that use them (benchmarks/bench_parse.py measures the difference).
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -84,6 +85,8 @@ class PersonalizeBaseSensor(AwsBaseSensor[PersonalizeHook]):
         self.max_retries = max_retries
 
     def execute(self, context: Context) -> Any:
+        from triggers.personalize import TRIGGERS
+
         if self.deferrable:
             self.defer(
                 trigger=TRIGGERS[self.kind](

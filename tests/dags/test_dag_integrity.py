@@ -71,6 +71,20 @@ def test_every_dag_file_yields_a_dag() -> None:
     assert dag_files <= files_with_dags
 
 
+def test_each_stage_file_yields_its_own_stage_and_together_they_yield_every_dag() -> None:
+    from personalize_pipeline.factory import CONFIG_DIR, STAGES, build_all_dags
+
+    result = parse_folder(REPO / "dags")
+    by_file: dict[str, set[str]] = {}
+    for dag_id, facts in result["dags"].items():
+        by_file.setdefault(Path(facts["fileloc"]).name, set()).add(dag_id)
+    assert set(by_file) == {f"personalize_{stage}.py" for stage in STAGES}
+    for stage in STAGES:
+        expected = {d.dag_id for d in build_all_dags(CONFIG_DIR, stages=(stage,))}
+        assert by_file[f"personalize_{stage}.py"] == expected
+    assert set(result["dags"]) == {d.dag_id for d in build_all_dags(CONFIG_DIR)}
+
+
 def test_a_well_behaved_fixture_passes() -> None:
     result = parse_folder(FIXTURES / "good")
     assert list(result["dags"]) == ["good_fixture"]

@@ -132,3 +132,13 @@ def test_alerting_uses_the_providers_notifiers(tmp_path: Path) -> None:
         callbacks = dag.default_args["on_failure_callback"]
         assert [type(c) for c in callbacks] == [SnsNotifier, SmtpNotifier]
         assert callbacks[0].target_arn == "arn:aws:sns:us-east-1:123456789012:alerts"
+
+
+def test_stages_select_their_dags_and_an_unknown_stage_is_an_error() -> None:
+    assert {d.dag_id for d in build_project_dags(CONFIG, stages=("activate",))} == {
+        "bingewatch_activate_mparticle",
+        "bingewatch_activate_pinpoint",
+    }
+    assert [d.dag_id for d in build_project_dags(CONFIG, stages=("train",))] == ["bingewatch_train"]
+    with pytest.raises(ValueError, match="unknown stage"):
+        build_project_dags(CONFIG, stages=("training",))
