@@ -370,21 +370,22 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
                     + "' if params.training_mode == 'CONFIG' else params.training_mode }}"
                 ),
             )
-            verdict = tasks.quality_gate.override(task_id=f"quality_gate_{sid}")(
+            # Accepted: the gate succeeds and its outlet, the solution's Asset, starts the batch DAG.
+            # Rejected: the gate ends skipped with the reason, and no Asset event is emitted.
+            solution_asset = found[f"solution:{solution.name}"]
+            verdict = tasks.quality_gate.override(task_id=f"quality_gate_{sid}", outlets=[solution_asset])(
                 solution_version_arn=(
                     "{{ ti.xcom_pull(task_ids='" + version.task_id + "')['solution_version_arn'] }}"
                 ),
                 state_prefix=pipeline.s3("state", solution.name),
                 snapshot_uri=snapshot_uri,
                 metric=gate.metric,
-                aws_conn_id=pipeline.awsConnId,
                 max_regression=gate.maxRegression,
+                asset_uri=solution_asset.uri,
                 min_value=gate.minValue,
+                aws_conn_id=pipeline.awsConnId,
             )
-            publish = tasks.publish_solution_version.override(
-                task_id=f"publish_{sid}", outlets=[found[f"solution:{solution.name}"]]
-            )(verdict=verdict, asset_uri=found[f"solution:{solution.name}"].uri)
-            chain(imports, create_solution, version, verdict, publish)
+            chain(imports, create_solution, version, verdict)
             for each in filters:
                 each >> create_solution
     return dag

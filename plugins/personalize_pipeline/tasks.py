@@ -62,25 +62,30 @@ def has_s3_data(location: str, aws_conn_id: str = "aws_default") -> bool:
     return bool(keys)
 
 
-@task.short_circuit(ignore_downstream_trigger_rules=True)
+@task
 def quality_gate(
     solution_version_arn: str,
     state_prefix: str,
     snapshot_uri: str,
     metric: str,
     max_regression: float,
+    asset_uri: str,
     min_value: float | None = None,
     aws_conn_id: str = "aws_default",
     **context: Any,
-) -> dict[str, Any] | bool:
+) -> dict[str, Any]:
     """
     Compare the new version's metrics with the last accepted version of the same solution.
 
-    Accepted: record it (``<state>/accepted/<version>.json`` + ``latest.json``) and return the
-    verdict, which lets ``publish_*`` update the solution's Asset. Rejected: log why, record the
-    verdict, return False, so the downstream publish task is skipped and the batch jobs keep using
-    the last accepted version. Re-running the gate for the same version gives the same verdict.
+    Accepted: record it (``<state>/accepted/<version>.json`` + ``latest.json``) and succeed; the
+    task's outlet, the solution's Asset, gets an event whose extra names the version, and that
+    event starts the batch DAG. Rejected: record the verdict and end *skipped* with the reason, so
+    no Asset event is emitted and the batch jobs keep using the last accepted version. Re-running
+    the gate for the same version gives the same verdict.
     """
+    from airflow.sdk import Asset
+    from airflow.sdk.exceptions import AirflowSkipException
+
     from hooks.personalize import PersonalizeHook
     from personalize_logic.quality_gate import evaluate_gate
 
@@ -110,25 +115,16 @@ def quality_gate(
     write_json(s3, f"{state_prefix}/verdicts/{vid}.json", record)
     if not verdict.accepted:
         log.warning("Quality gate REJECTED %s: %s", solution_version_arn, verdict.reason)
-        return False
+        raise AirflowSkipException(f"quality gate rejected {solution_version_arn}: {verdict.reason}")
     log.info("Quality gate accepted %s: %s", solution_version_arn, verdict.reason)
     write_json(s3, f"{state_prefix}/accepted/{vid}.json", record)
     write_json(s3, latest_uri, record)
-    return record
-
-
-@task
-def publish_solution_version(verdict: dict[str, Any], asset_uri: str, **context: Any) -> str:
-    """Update the solution's Asset with the accepted version (this is what starts the batch DAG)."""
-    from airflow.sdk import Asset
-
-    extra = {
-        "solution_version_arn": verdict["solution_version_arn"],
-        "snapshot_uri": verdict["snapshot_uri"],
-        "metrics": verdict["metrics"],
+    context["outlet_events"][Asset(asset_uri)].extra = {
+        "solution_version_arn": solution_version_arn,
+        "snapshot_uri": snapshot_uri,
+        "metrics": metrics,
     }
-    context["outlet_events"][Asset(asset_uri)].extra = extra
-    return verdict["solution_version_arn"]
+    return record
 
 
 @task

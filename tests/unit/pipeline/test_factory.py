@@ -81,7 +81,11 @@ def test_train_order_and_gate(dags: dict) -> None:
     assert train.get_task("validate_interactions").downstream_task_ids == {"import_interactions"}
     gate = train.get_task("quality_gate_bw_user_personalization")
     assert gate.upstream_task_ids == {"solution_version_bw_user_personalization"}
-    assert gate.downstream_task_ids == {"publish_bw_user_personalization"}
+    # the gate is the solution's last task: its outlet (the solution's Asset) starts the batch DAG
+    assert gate.downstream_task_ids == set()
+    assert [a.uri for a in gate.outlets] == [
+        assets(load_config(CONFIG))["solution:bw_user-personalization"].uri
+    ]
     # every solution waits for every import (interactions, items, users)
     solution = train.get_task("solution_bw_aws_item_attribute_affinity")
     assert {"import_interactions", "import_items", "import_users"} <= solution.upstream_task_ids

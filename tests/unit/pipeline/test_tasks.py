@@ -30,3 +30,84 @@ def test_a_run_triggered_by_another_solution_skips_this_one() -> None:
         resolve_solution_version.function(
             asset_uri=MINE, state_prefix="s3://b/p/state/mine", **_events(OTHER, "arn:other")
         )
+
+
+class _FakeS3:
+    """The three S3Hook methods the records helpers use, over a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], str] = {}
+
+    def check_for_key(self, key: str, bucket_name: str) -> bool:
+        return (bucket_name, key) in self.objects
+
+    def read_key(self, key: str, bucket_name: str) -> str:
+        return self.objects[(bucket_name, key)]
+
+    def load_string(self, data: str, key: str, bucket_name: str, replace: bool) -> None:
+        self.objects[(bucket_name, key)] = data
+
+
+class _OutletEvents(dict):
+    def __missing__(self, asset: Asset) -> SimpleNamespace:
+        self[asset] = SimpleNamespace(extra={})
+        return self[asset]
+
+
+@pytest.fixture
+def gate_env(monkeypatch: pytest.MonkeyPatch) -> tuple[_FakeS3, dict]:
+    from personalize_pipeline import tasks
+
+    from hooks.personalize import PersonalizeHook
+
+    s3 = _FakeS3()
+    metrics: dict = {}
+    client = SimpleNamespace(
+        get_solution_metrics=lambda solutionVersionArn: {"metrics": metrics[solutionVersionArn]}
+    )
+    monkeypatch.setattr(PersonalizeHook, "conn", client)
+    monkeypatch.setattr(tasks, "_s3", lambda aws_conn_id: s3)
+    return s3, metrics
+
+
+def _gate(arn: str, events: _OutletEvents | None = None) -> tuple[dict, _OutletEvents]:
+    from personalize_pipeline.tasks import quality_gate
+
+    events = _OutletEvents() if events is None else events
+    result = quality_gate.function(
+        solution_version_arn=arn,
+        state_prefix="s3://b/p/state/mine",
+        snapshot_uri="s3://b/p/snap/",
+        metric="ndcg",
+        max_regression=0.10,
+        asset_uri=MINE,
+        outlet_events=events,
+        run_id="r1",
+    )
+    return result, events
+
+
+def test_an_accepted_version_updates_the_solution_asset_and_becomes_the_baseline(gate_env) -> None:  # type: ignore[no-untyped-def]
+    s3, metrics = gate_env
+    metrics["arn:sv/v1"] = {"ndcg": 0.30}
+    record, events = _gate("arn:sv/v1")
+    assert record["verdict"]["accepted"] is True
+    assert events[Asset(MINE)].extra == {
+        "solution_version_arn": "arn:sv/v1",
+        "snapshot_uri": "s3://b/p/snap/",
+        "metrics": {"ndcg": 0.30},
+    }
+    assert ("b", "p/state/mine/accepted/latest.json") in s3.objects
+
+
+def test_a_rejected_version_ends_skipped_with_the_reason_and_emits_no_asset_event(gate_env) -> None:  # type: ignore[no-untyped-def]
+    s3, metrics = gate_env
+    metrics["arn:sv/v1"] = {"ndcg": 0.30}
+    _gate("arn:sv/v1")
+    metrics["arn:sv/v2"] = {"ndcg": 0.20}  # 33 % below the accepted version, 10 % allowed
+    events = _OutletEvents()
+    with pytest.raises(AirflowSkipException, match="quality gate rejected arn:sv/v2"):
+        _gate("arn:sv/v2", events)
+    assert events == {}
+    assert '"arn:sv/v1"' in s3.objects[("b", "p/state/mine/accepted/latest.json")]
+    assert '"accepted": false' in s3.objects[("b", "p/state/mine/verdicts/v2.json")]
