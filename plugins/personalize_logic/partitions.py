@@ -1,18 +1,13 @@
-"""S3 partition layout, run keys, manifests and local CSV part writing (pure: no Airflow, no boto3).
+"""Partition manifests, the look-back window and local CSV part writing (pure: no Airflow, no boto3).
 
-Layout (one partition per data interval, ``ds`` = the interval's start date)::
-
-    s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/_manifest.json           <- the published pointer
-    s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/run=<run key>/part-00000.csv
-    s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/run=<run key>/_manifest.json   (same body, audit copy)
-    s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/run=<run key>/_quarantine.jsonl (mParticle path)
-    s3://<bucket>/<prefix>/snapshots/<snapshot key>/<dataset>/<dt>-part-00000.csv  <- import folder
-    s3://<bucket>/<prefix>/snapshots/<snapshot key>/_manifest.<dataset>.json
+Every key named here is built by :mod:`personalize_logic.layout` (``docs/design.md``, "Bucket
+layout"): one partition per data interval, ``dt=<ds>/_manifest.json`` pointing at one attempt's
+``run=<attempt key>/`` folder, and training snapshots that copy a look-back window into one folder.
 
 Why this shape:
 
-* A run writes only under its own ``run=<run key>/`` folder, so no run ever overwrites the
-  output of another one (the run key embeds the Airflow run id and try number).
+* An attempt writes only under its own ``run=<attempt key>/`` folder, so no attempt ever
+  overwrites the output of another one (the attempt key embeds the Airflow run id and try number).
 * A run is *published* by one PUT of ``dt=.../_manifest.json`` listing the run's files. A single
   PUT is atomic in S3, so a reader that goes through the manifest sees either the previous run's
   complete file set or the new one, never half of a partition. Re-running or backfilling an
@@ -29,93 +24,24 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-MANIFEST_NAME = "_manifest.json"
-QUARANTINE_NAME = "_quarantine.jsonl"
+from personalize_logic.layout import check_ds, part_name, snapshot_file_key
+
 MANIFEST_VERSION = 1
 INTERACTIONS_HEADER = ("USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP", "EVENT_VALUE")
 DEFAULT_PART_BYTES = 256 * 1024 * 1024
-
-_RUN_KEY_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
-_DS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _clean_prefix(prefix: str) -> str:
-    return prefix.strip("/")
-
-
-def _check_ds(ds: str) -> str:
-    if not _DS_RE.match(ds):
-        raise ValueError(f"partition date must be YYYY-MM-DD, got {ds!r}")
-    dt.date.fromisoformat(ds)
-    return ds
-
-
-def run_key(run_id: str, try_number: int | None = None) -> str:
-    """Deterministic, S3-safe key of one task attempt: ``<run id sanitised>[.tryN]``.
-
-    ``scheduled__2024-01-01T00:00:00+00:00`` becomes ``scheduled__2024-01-01T00-00-00-00-00``; the
-    result is capped at 120 characters (long ids are truncated and hash-suffixed).
-    """
-    safe = _RUN_KEY_BAD.sub("-", run_id.replace(":", "-").replace("+", "-")).strip("-.") or "run"
-    if len(safe) > 120:
-        digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
-        safe = f"{safe[:109]}-{digest}"
-    return f"{safe}.try{try_number}" if try_number is not None else safe
-
-
-def partition_prefix(prefix: str, dataset: str, ds: str) -> str:
-    """``<prefix>/<dataset>/dt=<ds>/`` (no bucket, trailing slash)."""
-    base = _clean_prefix(prefix)
-    head = f"{base}/" if base else ""
-    return f"{head}{dataset}/dt={_check_ds(ds)}/"
-
-
-def manifest_key(prefix: str, dataset: str, ds: str) -> str:
-    return partition_prefix(prefix, dataset, ds) + MANIFEST_NAME
-
-
-def run_prefix(prefix: str, dataset: str, ds: str, key: str) -> str:
-    """``<prefix>/<dataset>/dt=<ds>/run=<key>/``."""
-    if not key or "/" in key:
-        raise ValueError(f"invalid run key {key!r}")
-    return f"{partition_prefix(prefix, dataset, ds)}run={key}/"
-
-
-def part_name(index: int) -> str:
-    return f"part-{index:05d}.csv"
-
-
-def snapshot_prefix(prefix: str, snapshot_key: str) -> str:
-    """``<prefix>/snapshots/<snapshot key>/`` (the folder above the per-dataset import folders)."""
-    if not snapshot_key or "/" in snapshot_key:
-        raise ValueError(f"invalid snapshot key {snapshot_key!r}")
-    base = _clean_prefix(prefix)
-    head = f"{base}/" if base else ""
-    return f"{head}snapshots/{snapshot_key}/"
-
-
-def snapshot_data_prefix(prefix: str, snapshot_key: str, dataset: str) -> str:
-    """The folder an import job reads: ``<prefix>/snapshots/<key>/<dataset>/``."""
-    return f"{snapshot_prefix(prefix, snapshot_key)}{dataset}/"
-
-
-def snapshot_manifest_key(prefix: str, snapshot_key: str, dataset: str) -> str:
-    return f"{snapshot_prefix(prefix, snapshot_key)}_manifest.{dataset}.json"
 
 
 def lookback_dates(end_ds: str, days: int) -> list[str]:
     """The ``days`` partition dates ending at ``end_ds`` (inclusive), oldest first."""
     if days < 1:
         raise ValueError("look-back window must be at least 1 day")
-    end = dt.date.fromisoformat(_check_ds(end_ds))
+    end = dt.date.fromisoformat(check_ds(end_ds))
     return [(end - dt.timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
 
 
@@ -127,13 +53,11 @@ def snapshot_copy_plan(
     Destination names embed the partition date (``2024-01-01-part-00000.csv``) so files of
     different partitions never collide in the flat import folder.
     """
-    dest = snapshot_data_prefix(prefix, snapshot_key, dataset)
-    plan: list[tuple[str, str]] = []
-    for manifest in sorted(manifests, key=lambda m: m["partition"]):
-        for entry in manifest["files"]:
-            name = entry["key"].rsplit("/", 1)[-1]
-            plan.append((entry["key"], f"{dest}{manifest['partition']}-{name}"))
-    return plan
+    return [
+        (entry["key"], snapshot_file_key(prefix, snapshot_key, dataset, manifest["partition"], entry["key"]))
+        for manifest in sorted(manifests, key=lambda m: m["partition"])
+        for entry in manifest["files"]
+    ]
 
 
 @dataclass
@@ -167,7 +91,7 @@ def build_manifest(
     return {
         "version": MANIFEST_VERSION,
         "dataset": dataset,
-        "partition": _check_ds(ds),
+        "partition": check_ds(ds),
         "run_key": key,
         "bucket": bucket,
         "header": list(header),

@@ -407,8 +407,9 @@ class PipelineConfig(_Strict, kw_only=True):
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
 
     def s3(self, *parts: str) -> str:
-        key = "/".join(p.strip("/") for p in (self.prefix, *parts) if p and p.strip("/"))
-        return f"s3://{self.bucket}/{key}"
+        from personalize_logic.layout import BucketLayout
+
+        return BucketLayout(self.bucket, self.prefix).uri(*parts)
 
 
 def default_pipeline(project: str) -> dict[str, Any]:

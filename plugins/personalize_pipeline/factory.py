@@ -32,25 +32,33 @@ from typing import Any
 from airflow.sdk import DAG, Asset, AssetAny, CronDataIntervalTimetable, Param, chain
 from airflow.sdk.definitions.xcom_arg import XComArg
 
-from personalize_logic.naming import sanitize, stable_hash
+from personalize_logic import layout
+from personalize_logic.naming import sanitize
 from personalize_logic.project_config import (
+    PipelineConfig,
     ProjectConfig,
     SolutionConfig,
     discover_configs,
     load_config,
 )
-from personalize_pipeline.records import split_s3
 
 INCLUDE_DIR = Path(os.environ.get("AP_INCLUDE_DIR", Path(__file__).resolve().parents[2] / "include"))
 ASSET_SCHEME = "x-personalize"
 # The partition of a run is its data interval's start date. Not ``ds``: a manual run's logical
 # date is the end of the interval Airflow infers for it, so ``ds`` would name the wrong day.
 INTERVAL_DS = "{{ data_interval_start | ds }}"
+NEXT_DAY_DS = "{{ macros.ds_add(data_interval_start | ds, 1) }}"
+# op.output["k"] would be the XCom *key* "k" in Airflow 3: read the dict's field in a template.
+SNAPSHOT_URI = "{{ ti.xcom_pull(task_ids='training_snapshot')['snapshot_uri'] }}"
 
 
-def run_key(run_id: str) -> str:
-    """A short S3-key-safe token, unique and stable for one DAG run (used in every output path)."""
-    return f"{sanitize(run_id)[:40]}-{stable_hash(run_id, length=8)}"
+def bucket_layout(pipeline: PipelineConfig) -> layout.BucketLayout:
+    return layout.BucketLayout(pipeline.bucket, pipeline.prefix)
+
+
+def _task_suffix(name: str) -> str:
+    """A config name (solution, filter) as the id-safe suffix of its tasks."""
+    return sanitize(name).replace("-", "_")
 
 
 def assets(cfg: ProjectConfig) -> dict[str, Asset]:
@@ -144,7 +152,7 @@ def _dag(
         tags=tags,
         default_args=default_args,
         template_searchpath=[str(INCLUDE_DIR)],
-        user_defined_macros={"run_key": run_key},
+        user_defined_macros=layout.dag_run_key_macros(),
         render_template_as_native_obj=False,
         **kwargs,
     )
@@ -168,8 +176,8 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         "export",
         config_path,
         f"Exports the interactions of each data interval from **{export.source}** into "
-        f"`{pipeline.s3('interactions')}/dt=YYYY-MM-DD/` (one atomic partition per interval; a rerun "
-        "or a backfill replaces exactly that partition). Backfill with "
+        f"`{bucket_layout(pipeline).dataset_root_uri()}/dt=YYYY-MM-DD/` (one atomic partition per "
+        "interval; a rerun or a backfill replaces exactly that partition). Backfill with "
         f"`airflow backfill create --dag-id {cfg.project_id()}_export --from-date … --to-date …`.",
         # Airflow 3 turns a cron string into a CronTriggerTimetable, whose runs have an empty data
         # interval (start == end). An export needs the real interval [start, end): ask for it.
@@ -179,7 +187,7 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         max_active_runs=4,
     ) as dag:
         if export.source == "mparticle" and export.mparticle:
-            source_bucket, source_key = split_s3(export.mparticle.sourcePrefix)
+            source_bucket, source_key = layout.split_s3(export.mparticle.sourcePrefix)
             MParticleBatchesToInteractionsOperator(
                 task_id="export_interactions",
                 bucket=pipeline.bucket,
@@ -188,8 +196,8 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
                 # mParticle lands files by arrival time: read the interval's folder and the next
                 # one, keep the events whose own time is inside the interval.
                 source_prefixes=[
-                    f"{source_key.rstrip('/')}/dt={INTERVAL_DS}/",
-                    f"{source_key.rstrip('/')}/dt={{{{ macros.ds_add(data_interval_start | ds, 1) }}}}/",
+                    layout.mparticle_source_day_prefix(source_key, INTERVAL_DS),
+                    layout.mparticle_source_day_prefix(source_key, NEXT_DAY_DS),
                 ],
                 partition_date=INTERVAL_DS,
                 actions=export.mparticle.actions,
@@ -219,26 +227,27 @@ def _solution_create_kwargs(solution: SolutionConfig) -> dict[str, Any]:
     return extra
 
 
-def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
-    from operators.interactions_export import BuildTrainingSnapshotOperator, ValidateInteractionsOperator
-    from operators.personalize import (
-        PersonalizeCreateDatasetGroupOperator,
-        PersonalizeCreateDatasetImportJobOperator,
-        PersonalizeCreateDatasetOperator,
-        PersonalizeCreateFilterOperator,
-        PersonalizeCreateSchemaOperator,
-        PersonalizeCreateSolutionOperator,
-        PersonalizeCreateSolutionVersionOperator,
-    )
-    from personalize_pipeline import tasks
+def _train_params(cfg: ProjectConfig) -> dict[str, Param]:
+    default_mode = cfg.datasets.serviceConfig.importMode if cfg.datasets.serviceConfig else "FULL"
+    return {
+        "import_mode": Param(default_mode, enum=["FULL", "INCREMENTAL"], description="dataset import mode"),
+        "training_mode": Param(
+            "CONFIG", enum=["CONFIG", "FULL", "UPDATE"], description="CONFIG: as in the config file"
+        ),
+        "snapshot_date": Param(
+            "",
+            type="string",
+            description="last day of the training window, YYYY-MM-DD (empty: the day before the run)",
+        ),
+    }
 
+
+def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
     pipeline = cfg.pipeline
     found = assets(cfg)
-    training = pipeline.training
-    schedule: Any = training.schedule or (
+    schedule: Any = pipeline.training.schedule or (
         [found["interactions"]] if pipeline.export.source != "none" else None
     )
-    default_mode = cfg.datasets.serviceConfig.importMode if cfg.datasets.serviceConfig else "FULL"
     with _dag(
         cfg,
         "train",
@@ -250,164 +259,214 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
         "batch jobs; a rejected one is logged with the reason.",
         schedule=schedule,
         max_active_runs=1,
-        params={
-            "import_mode": Param(
-                default_mode, enum=["FULL", "INCREMENTAL"], description="dataset import mode"
-            ),
-            "training_mode": Param(
-                "CONFIG", enum=["CONFIG", "FULL", "UPDATE"], description="CONFIG: as in the config file"
-            ),
-            "snapshot_date": Param(
-                "",
-                type="string",
-                description="last day of the training window, YYYY-MM-DD (empty: the day before the run)",
-            ),
-        },
+        params=_train_params(cfg),
     ) as dag:
-        group = cfg.datasetGroup.serviceConfig
-        dataset_group = PersonalizeCreateDatasetGroupOperator(
-            task_id="dataset_group",
-            name=group.name,
-            domain=group.dump().get("domain"),
-            create_kwargs=group.dump(exclude={"name", "domain"}),
-        )
-        datasets: dict[str, Any] = {}
-        for dataset_type, dataset_cfg in cfg.datasets.by_type().items():
-            schema_cfg = dataset_cfg.schema_.serviceConfig
-            schema = PersonalizeCreateSchemaOperator(
-                task_id=f"schema_{dataset_type.lower()}",
-                name=schema_cfg.name,
-                schema=schema_cfg.schema_,
-                domain=schema_cfg.domain,
-            )
-            datasets[dataset_type] = PersonalizeCreateDatasetOperator(
-                task_id=f"dataset_{dataset_type.lower()}",
-                name=dataset_cfg.dataset.serviceConfig.name,
-                dataset_group_arn=dataset_group.output,
-                dataset_type=dataset_type,
-                schema_arn=schema.output,
-            )
-
-        snapshot = BuildTrainingSnapshotOperator(
-            task_id="training_snapshot",
-            bucket=pipeline.bucket,
-            prefix=pipeline.prefix,
-            snapshot_date=(
-                "{{ params.snapshot_date or (dag_run.run_after - macros.timedelta(days=1)).strftime('%Y-%m-%d') }}"
-            ),
-            lookback_days=pipeline.export.lookbackDays,
-        )
-        # op.output["k"] would be the XCom *key* "k" in Airflow 3: read the dict's field in a template.
-        snapshot_uri = "{{ ti.xcom_pull(task_ids='training_snapshot')['snapshot_uri'] }}"
-        validate = ValidateInteractionsOperator(
-            task_id="validate_interactions",
-            s3_uri=snapshot_uri,
-            schema=cfg.datasets.interactions.schema_.serviceConfig.schema_,
-        )
-        import_interactions = PersonalizeCreateDatasetImportJobOperator(
-            task_id="import_interactions",
-            job_name_prefix="import-interactions",
-            dataset_arn=datasets["Interactions"].output,
-            data_location=snapshot_uri,
-            role_arn=pipeline.roleArn,
-            import_mode="{{ params.import_mode }}",
-        )
-        chain(datasets["Interactions"], snapshot, validate, import_interactions)
-        imports = [import_interactions]
-        for dataset_type, source in (("Items", training.itemsSource), ("Users", training.usersSource)):
-            if dataset_type not in datasets:
-                continue
-            location = source or pipeline.s3("datasets", dataset_type.lower()) + "/"
-            present = tasks.has_s3_data.override(task_id=f"has_{dataset_type.lower()}_data")(
-                location, aws_conn_id=pipeline.awsConnId
-            )
-            job = PersonalizeCreateDatasetImportJobOperator(
-                task_id=f"import_{dataset_type.lower()}",
-                job_name_prefix=f"import-{dataset_type.lower()}",
-                dataset_arn=datasets[dataset_type].output,
-                data_location=location,
-                role_arn=pipeline.roleArn,
-                import_mode="{{ params.import_mode }}",
-            )
-            chain(datasets[dataset_type], present, job)
-            imports.append(job)
-
-        filters = [
-            PersonalizeCreateFilterOperator(
-                task_id=f"filter_{sanitize(f.serviceConfig.name).replace('-', '_')}",
-                name=f.serviceConfig.name,
-                dataset_group_arn=dataset_group.output,
-                filter_expression=f.serviceConfig.filterExpression,
-                create_kwargs=f.serviceConfig.dump(exclude={"name", "filterExpression"}),
-                trigger_rule="none_failed",
-            )
-            for f in cfg.filters
-        ]
-        for each in filters:
-            imports >> each
-
-        gate = pipeline.training.qualityGate
+        dataset_group = _dataset_group(cfg)
+        datasets = _schemas_and_datasets(cfg, dataset_group)
+        imports = [_interactions_import(cfg, datasets["Interactions"]), *_optional_imports(cfg, datasets)]
+        filters = _filters(cfg, dataset_group, imports)
         for solution in cfg.solutions:
-            sid = sanitize(solution.name).replace("-", "_")
-            version_cfg = solution.serviceConfig.solutionVersion
-            configured_mode = version_cfg.trainingMode if version_cfg else "FULL"
-            create_solution = PersonalizeCreateSolutionOperator(
-                task_id=f"solution_{sid}",
-                name=solution.name,
-                dataset_group_arn=dataset_group.output,
-                recipe_arn=solution.serviceConfig.recipeArn,
-                perform_auto_training=False,
-                create_kwargs=_solution_create_kwargs(solution),
-                trigger_rule="none_failed",
+            _train_and_gate(
+                cfg, solution, dataset_group, imports, filters, found[f"solution:{solution.name}"]
             )
-            version = PersonalizeCreateSolutionVersionOperator(
-                task_id=f"solution_version_{sid}",
-                job_name_prefix=f"train-{solution.name}"[:30],
-                solution_arn=create_solution.output,
-                training_mode=(
-                    "{{ '"
-                    + configured_mode
-                    + "' if params.training_mode == 'CONFIG' else params.training_mode }}"
-                ),
-            )
-            # Accepted: the gate succeeds and its outlet, the solution's Asset, starts the batch DAG.
-            # Rejected: the gate ends skipped with the reason, and no Asset event is emitted.
-            solution_asset = found[f"solution:{solution.name}"]
-            verdict = tasks.quality_gate.override(task_id=f"quality_gate_{sid}", outlets=[solution_asset])(
-                solution_version_arn=(
-                    "{{ ti.xcom_pull(task_ids='" + version.task_id + "')['solution_version_arn'] }}"
-                ),
-                state_prefix=pipeline.s3("state", solution.name),
-                snapshot_uri=snapshot_uri,
-                metric=gate.metric,
-                max_regression=gate.maxRegression,
-                asset_uri=solution_asset.uri,
-                min_value=gate.minValue,
-                aws_conn_id=pipeline.awsConnId,
-            )
-            chain(imports, create_solution, version, verdict)
-            for each in filters:
-                each >> create_solution
     return dag
 
 
+def _dataset_group(cfg: ProjectConfig) -> Any:
+    from operators.personalize import PersonalizeCreateDatasetGroupOperator
+
+    group = cfg.datasetGroup.serviceConfig
+    return PersonalizeCreateDatasetGroupOperator(
+        task_id="dataset_group",
+        name=group.name,
+        domain=group.dump().get("domain"),
+        create_kwargs=group.dump(exclude={"name", "domain"}),
+    )
+
+
+def _schemas_and_datasets(cfg: ProjectConfig, dataset_group: Any) -> dict[str, Any]:
+    """One schema and one dataset task per configured dataset type, keyed by the type."""
+    from operators.personalize import PersonalizeCreateDatasetOperator, PersonalizeCreateSchemaOperator
+
+    datasets: dict[str, Any] = {}
+    for dataset_type, dataset_cfg in cfg.datasets.by_type().items():
+        schema_cfg = dataset_cfg.schema_.serviceConfig
+        schema = PersonalizeCreateSchemaOperator(
+            task_id=f"schema_{dataset_type.lower()}",
+            name=schema_cfg.name,
+            schema=schema_cfg.schema_,
+            domain=schema_cfg.domain,
+        )
+        datasets[dataset_type] = PersonalizeCreateDatasetOperator(
+            task_id=f"dataset_{dataset_type.lower()}",
+            name=dataset_cfg.dataset.serviceConfig.name,
+            dataset_group_arn=dataset_group.output,
+            dataset_type=dataset_type,
+            schema_arn=schema.output,
+        )
+    return datasets
+
+
+def _interactions_import(cfg: ProjectConfig, dataset: Any) -> Any:
+    """Training snapshot of the look-back window → validation → the interactions import job."""
+    from operators.interactions_export import BuildTrainingSnapshotOperator, ValidateInteractionsOperator
+    from operators.personalize import PersonalizeCreateDatasetImportJobOperator
+
+    pipeline = cfg.pipeline
+    snapshot = BuildTrainingSnapshotOperator(
+        task_id="training_snapshot",
+        bucket=pipeline.bucket,
+        prefix=pipeline.prefix,
+        snapshot_date=(
+            "{{ params.snapshot_date or (dag_run.run_after - macros.timedelta(days=1)).strftime('%Y-%m-%d') }}"
+        ),
+        lookback_days=pipeline.export.lookbackDays,
+    )
+    validate = ValidateInteractionsOperator(
+        task_id="validate_interactions",
+        s3_uri=SNAPSHOT_URI,
+        schema=cfg.datasets.interactions.schema_.serviceConfig.schema_,
+    )
+    import_interactions = PersonalizeCreateDatasetImportJobOperator(
+        task_id="import_interactions",
+        job_name_prefix="import-interactions",
+        dataset_arn=dataset.output,
+        data_location=SNAPSHOT_URI,
+        role_arn=pipeline.roleArn,
+        import_mode="{{ params.import_mode }}",
+    )
+    chain(dataset, snapshot, validate, import_interactions)
+    return import_interactions
+
+
+def _optional_imports(cfg: ProjectConfig, datasets: dict[str, Any]) -> list[Any]:
+    """Items and users imports, each skipped when its S3 location holds no CSV."""
+    from operators.personalize import PersonalizeCreateDatasetImportJobOperator
+    from personalize_pipeline import tasks
+
+    pipeline = cfg.pipeline
+    training = pipeline.training
+    imports = []
+    for dataset_type, source in (("Items", training.itemsSource), ("Users", training.usersSource)):
+        if dataset_type not in datasets:
+            continue
+        kind = dataset_type.lower()
+        location = source or bucket_layout(pipeline).dataset_source_uri(kind)
+        present = tasks.has_s3_data.override(task_id=f"has_{kind}_data")(
+            location, aws_conn_id=pipeline.awsConnId
+        )
+        job = PersonalizeCreateDatasetImportJobOperator(
+            task_id=f"import_{kind}",
+            job_name_prefix=f"import-{kind}",
+            dataset_arn=datasets[dataset_type].output,
+            data_location=location,
+            role_arn=pipeline.roleArn,
+            import_mode="{{ params.import_mode }}",
+        )
+        chain(datasets[dataset_type], present, job)
+        imports.append(job)
+    return imports
+
+
+def _filters(cfg: ProjectConfig, dataset_group: Any, imports: list[Any]) -> list[Any]:
+    """The config's filters, created once every import has run (or been skipped)."""
+    from operators.personalize import PersonalizeCreateFilterOperator
+
+    filters = [
+        PersonalizeCreateFilterOperator(
+            task_id=f"filter_{_task_suffix(f.serviceConfig.name)}",
+            name=f.serviceConfig.name,
+            dataset_group_arn=dataset_group.output,
+            filter_expression=f.serviceConfig.filterExpression,
+            create_kwargs=f.serviceConfig.dump(exclude={"name", "filterExpression"}),
+            trigger_rule="none_failed",
+        )
+        for f in cfg.filters
+    ]
+    for each in filters:
+        imports >> each
+    return filters
+
+
+def _train_and_gate(
+    cfg: ProjectConfig,
+    solution: SolutionConfig,
+    dataset_group: Any,
+    imports: list[Any],
+    filters: list[Any],
+    solution_asset: Asset,
+) -> None:
+    """Solution → solution version → quality gate, after every import and filter."""
+    from operators.personalize import (
+        PersonalizeCreateSolutionOperator,
+        PersonalizeCreateSolutionVersionOperator,
+    )
+    from personalize_pipeline import tasks
+
+    pipeline = cfg.pipeline
+    gate = pipeline.training.qualityGate
+    sid = _task_suffix(solution.name)
+    version_cfg = solution.serviceConfig.solutionVersion
+    configured_mode = version_cfg.trainingMode if version_cfg else "FULL"
+    create_solution = PersonalizeCreateSolutionOperator(
+        task_id=f"solution_{sid}",
+        name=solution.name,
+        dataset_group_arn=dataset_group.output,
+        recipe_arn=solution.serviceConfig.recipeArn,
+        perform_auto_training=False,
+        create_kwargs=_solution_create_kwargs(solution),
+        trigger_rule="none_failed",
+    )
+    version = PersonalizeCreateSolutionVersionOperator(
+        task_id=f"solution_version_{sid}",
+        job_name_prefix=f"train-{solution.name}"[:30],
+        solution_arn=create_solution.output,
+        training_mode=(
+            "{{ '" + configured_mode + "' if params.training_mode == 'CONFIG' else params.training_mode }}"
+        ),
+    )
+    # Accepted: the gate succeeds and its outlet, the solution's Asset, starts the batch DAG.
+    # Rejected: the gate ends skipped with the reason, and no Asset event is emitted.
+    verdict = tasks.quality_gate.override(task_id=f"quality_gate_{sid}", outlets=[solution_asset])(
+        solution_version_arn="{{ ti.xcom_pull(task_ids='" + version.task_id + "')['solution_version_arn'] }}",
+        state_prefix=bucket_layout(pipeline).solution_state_uri(solution.name),
+        snapshot_uri=SNAPSHOT_URI,
+        metric=gate.metric,
+        max_regression=gate.maxRegression,
+        asset_uri=solution_asset.uri,
+        min_value=gate.minValue,
+        aws_conn_id=pipeline.awsConnId,
+    )
+    chain(imports, create_solution, version, verdict)
+    for each in filters:
+        each >> create_solution
+
+
 # -------------------------------------------------------------------------------------------- batch
+def _batch_params(cfg: ProjectConfig) -> dict[str, Param]:
+    return {
+        "num_results": Param(
+            cfg.pipeline.batchInference.numResults,
+            type="integer",
+            minimum=1,
+            maximum=500,
+            description="recommendations per user (batch inference)",
+        ),
+        "segment_queries": Param(
+            cfg.pipeline.batchSegment.queries,
+            type="array",
+            description='batch segment queries, e.g. [{"itemAttributes": "ITEMS.genres = \\"Action\\""}]',
+        ),
+    }
+
+
 def build_batch_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
     inference = cfg.solutions_with("batchInferenceJobs")
     segmentation = cfg.solutions_with("batchSegmentJobs")
     if not inference and not segmentation:
         return None
-    from operators.personalize import (
-        PersonalizeCreateBatchInferenceJobOperator,
-        PersonalizeCreateBatchSegmentJobOperator,
-    )
-    from personalize_pipeline import tasks
-
-    pipeline = cfg.pipeline
-    conn = pipeline.awsConnId
     found = assets(cfg)
     schedule = AssetAny(*(found[f"solution:{s.name}"] for s in (*inference, *segmentation)))
-    default_queries = pipeline.batchSegment.queries
     with _dag(
         cfg,
         "batch",
@@ -418,95 +477,104 @@ def build_batch_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         "overwrites another's output.",
         schedule=schedule,
         max_active_runs=1,
-        params={
-            "num_results": Param(
-                pipeline.batchInference.numResults,
-                type="integer",
-                minimum=1,
-                maximum=500,
-                description="recommendations per user (batch inference)",
-            ),
-            "segment_queries": Param(
-                default_queries,
-                type="array",
-                description='batch segment queries, e.g. [{"itemAttributes": "ITEMS.genres = \\"Action\\""}]',
-            ),
-        },
+        params=_batch_params(cfg),
     ) as dag:
         for solution in inference:
-            sid = sanitize(solution.name).replace("-", "_")
-            asset = found[f"solution:{solution.name}"]
-            resolved = tasks.resolve_solution_version.override(task_id=f"resolve_version_{sid}")(
-                asset_uri=asset.uri, state_prefix=pipeline.s3("state", solution.name), aws_conn_id=conn
-            )
-            for index, job_cfg in enumerate(solution.batchInferenceJobs):
-                suffix = f"{sid}_{index}" if len(solution.batchInferenceJobs) > 1 else sid
-                input_uri = tasks.prepare_inference_input.override(task_id=f"inference_input_{suffix}")(
-                    resolved,
-                    input_uri=pipeline.s3(
-                        "batch", solution.name, "input", "{{ run_key(run_id) }}", "users.json"
-                    ),
-                    aws_conn_id=conn,
-                )
-                service = dict(job_cfg.serviceConfig)
-                job = PersonalizeCreateBatchInferenceJobOperator(
-                    task_id=f"batch_inference_{suffix}",
-                    job_name_prefix=f"recs-{solution.name}"[:28],
-                    solution_version_arn=resolved["solution_version_arn"],
-                    job_input=input_uri,
-                    job_output=pipeline.s3("batch", solution.name, "inference"),
-                    role_arn=pipeline.roleArn,
-                    num_results=service.pop("numResults", None) or "{{ params.num_results }}",
-                    filter_arn=service.pop("filterArn", None),
-                    create_kwargs=service,
-                )
-                tasks.publish_batch_output.override(
-                    task_id=f"publish_recommendations_{suffix}", outlets=[found["recommendations"]]
-                )(
-                    kind="recommendations",
-                    job_arn=job.output,
-                    output_path=XComArg(job, key="output_path"),
-                    asset_uri=found["recommendations"].uri,
-                )
+            _batch_inference_jobs(cfg, solution, found)
         for solution in segmentation:
-            sid = sanitize(solution.name).replace("-", "_")
-            asset = found[f"solution:{solution.name}"]
-            resolved = tasks.resolve_solution_version.override(task_id=f"resolve_version_{sid}")(
-                asset_uri=asset.uri, state_prefix=pipeline.s3("state", solution.name), aws_conn_id=conn
-            )
-            for index, job_cfg in enumerate(solution.batchSegmentJobs):
-                suffix = f"{sid}_{index}" if len(solution.batchSegmentJobs) > 1 else sid
-                input_uri = tasks.prepare_segment_input.override(task_id=f"segment_input_{suffix}")(
-                    queries="{{ params.segment_queries | tojson }}",
-                    default_source=pipeline.batchSegment.jobInput
-                    or pipeline.s3("batch", solution.name, "job_config.json"),
-                    input_uri=pipeline.s3(
-                        "batch", solution.name, "input", "{{ run_key(run_id) }}", "queries.json"
-                    ),
-                    aws_conn_id=conn,
-                )
-                service = dict(job_cfg.serviceConfig)
-                segment_job = PersonalizeCreateBatchSegmentJobOperator(
-                    task_id=f"batch_segment_{suffix}",
-                    job_name_prefix=f"segments-{solution.name}"[:28],
-                    solution_version_arn=resolved["solution_version_arn"],
-                    job_input=input_uri,
-                    job_output=pipeline.s3("batch", solution.name, "segments"),
-                    role_arn=pipeline.roleArn,
-                    num_results=service.pop("numResults", None),
-                    filter_arn=service.pop("filterArn", None),
-                    create_kwargs=service,
-                )
-                resolved >> segment_job
-                tasks.publish_batch_output.override(
-                    task_id=f"publish_segments_{suffix}", outlets=[found["segments"]]
-                )(
-                    kind="segments",
-                    job_arn=segment_job.output,
-                    output_path=XComArg(segment_job, key="output_path"),
-                    asset_uri=found["segments"].uri,
-                )
+            _batch_segment_jobs(cfg, solution, found)
     return dag
+
+
+def _resolve_version(cfg: ProjectConfig, solution: SolutionConfig, found: dict[str, Asset]) -> Any:
+    """The task that picks the solution version a batch run uses."""
+    from personalize_pipeline import tasks
+
+    return tasks.resolve_solution_version.override(task_id=f"resolve_version_{_task_suffix(solution.name)}")(
+        asset_uri=found[f"solution:{solution.name}"].uri,
+        state_prefix=bucket_layout(cfg.pipeline).solution_state_uri(solution.name),
+        aws_conn_id=cfg.pipeline.awsConnId,
+    )
+
+
+def _job_suffix(solution: SolutionConfig, index: int, jobs: list[Any]) -> str:
+    sid = _task_suffix(solution.name)
+    return f"{sid}_{index}" if len(jobs) > 1 else sid
+
+
+def _batch_inference_jobs(cfg: ProjectConfig, solution: SolutionConfig, found: dict[str, Asset]) -> None:
+    """Per batch inference job: input of every snapshot user → the job → the recommendations Asset."""
+    from operators.personalize import PersonalizeCreateBatchInferenceJobOperator
+    from personalize_pipeline import tasks
+
+    pipeline = cfg.pipeline
+    where = bucket_layout(pipeline)
+    resolved = _resolve_version(cfg, solution, found)
+    for index, job_cfg in enumerate(solution.batchInferenceJobs):
+        suffix = _job_suffix(solution, index, solution.batchInferenceJobs)
+        input_uri = tasks.prepare_inference_input.override(task_id=f"inference_input_{suffix}")(
+            resolved,
+            input_uri=where.batch_input_uri(solution.name, layout.DAG_RUN_KEY_TEMPLATE, "users.json"),
+            aws_conn_id=pipeline.awsConnId,
+        )
+        service = dict(job_cfg.serviceConfig)
+        job = PersonalizeCreateBatchInferenceJobOperator(
+            task_id=f"batch_inference_{suffix}",
+            job_name_prefix=f"recs-{solution.name}"[:28],
+            solution_version_arn=resolved["solution_version_arn"],
+            job_input=input_uri,
+            job_output=where.batch_inference_output_uri(solution.name),
+            role_arn=pipeline.roleArn,
+            num_results=service.pop("numResults", None) or "{{ params.num_results }}",
+            filter_arn=service.pop("filterArn", None),
+            create_kwargs=service,
+        )
+        _publish_batch_output(job, f"publish_recommendations_{suffix}", "recommendations", found)
+
+
+def _batch_segment_jobs(cfg: ProjectConfig, solution: SolutionConfig, found: dict[str, Asset]) -> None:
+    """Per batch segment job: the run's queries → the job → the segments Asset."""
+    from operators.personalize import PersonalizeCreateBatchSegmentJobOperator
+    from personalize_pipeline import tasks
+
+    pipeline = cfg.pipeline
+    where = bucket_layout(pipeline)
+    resolved = _resolve_version(cfg, solution, found)
+    for index, job_cfg in enumerate(solution.batchSegmentJobs):
+        suffix = _job_suffix(solution, index, solution.batchSegmentJobs)
+        input_uri = tasks.prepare_segment_input.override(task_id=f"segment_input_{suffix}")(
+            queries="{{ params.segment_queries | tojson }}",
+            default_source=pipeline.batchSegment.jobInput or where.batch_job_config_uri(solution.name),
+            input_uri=where.batch_input_uri(solution.name, layout.DAG_RUN_KEY_TEMPLATE, "queries.json"),
+            aws_conn_id=pipeline.awsConnId,
+        )
+        service = dict(job_cfg.serviceConfig)
+        segment_job = PersonalizeCreateBatchSegmentJobOperator(
+            task_id=f"batch_segment_{suffix}",
+            job_name_prefix=f"segments-{solution.name}"[:28],
+            solution_version_arn=resolved["solution_version_arn"],
+            job_input=input_uri,
+            job_output=where.batch_segment_output_uri(solution.name),
+            role_arn=pipeline.roleArn,
+            num_results=service.pop("numResults", None),
+            filter_arn=service.pop("filterArn", None),
+            create_kwargs=service,
+        )
+        resolved >> segment_job
+        _publish_batch_output(segment_job, f"publish_segments_{suffix}", "segments", found)
+
+
+def _publish_batch_output(job: Any, task_id: str, kind: str, found: dict[str, Asset]) -> None:
+    """Update the ``recommendations`` / ``segments`` Asset with where ``job`` wrote its output."""
+    from personalize_pipeline import tasks
+
+    asset = found[kind]
+    tasks.publish_batch_output.override(task_id=task_id, outlets=[asset])(
+        kind=kind,
+        job_arn=job.output,
+        output_path=XComArg(job, key="output_path"),
+        asset_uri=asset.uri,
+    )
 
 
 # --------------------------------------------------------------------------------------- activation
@@ -540,7 +608,7 @@ def build_mparticle_activation_dag(cfg: ProjectConfig, config_path: Path) -> DAG
         files = tasks.list_output_files(output, aws_conn_id=pipeline.awsConnId)
         PersonalizeRecsToMParticleOperator.partial(
             task_id="upload_recommendations",
-            state_prefix=pipeline.s3("state", "mparticle"),
+            state_prefix=bucket_layout(pipeline).mparticle_state_uri(),
             environment=mparticle.environment,
             identity_type=mparticle.identity,
             event_name=mparticle.eventName,
@@ -586,7 +654,7 @@ def build_pinpoint_activation_dag(cfg: ProjectConfig, config_path: Path) -> DAG 
             task_id="resolve_endpoints",
             application_id=pinpoint.applicationId,
             segment_output_s3_uri=output,
-            output_s3_uri=pipeline.s3("pinpoint", "{{ run_key(run_id) }}"),
+            output_s3_uri=bucket_layout(pipeline).segment_csvs_uri(layout.DAG_RUN_KEY_TEMPLATE),
             export_role_arn=pinpoint.exportRoleArn,
             channel_types=[pinpoint.channel] if pinpoint.channel else None,
         )

@@ -1,11 +1,11 @@
 """
 Small JSON records the DAGs leave in S3 so that one stage can find what an earlier one produced.
 
-``<pipeline prefix>/state/<solution>/accepted/<version id>.json`` holds every version the quality
-gate accepted (never overwritten: one object per version) and ``.../accepted/latest.json`` points
-at the newest one. ``<prefix>/state/batch/<kind>/<run key>.json`` records what a batch run wrote.
-Asset events carry the same facts in their ``extra``; the records are the fallback for runs that
-were triggered by hand and the history the gate compares against.
+The quality gate writes ``<solution state>/verdicts/<version id>.json`` for every verdict and, for
+an accepted version, ``<solution state>/accepted/<version id>.json`` and ``.../accepted/latest.json``
+(keys: :mod:`personalize_logic.layout`). Asset events carry the same facts in their ``extra``; the
+records are the fallback for runs that were triggered by hand and the history the gate compares
+against.
 """
 
 from __future__ import annotations
@@ -13,15 +13,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from personalize_logic.layout import split_s3
+
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
 
 
 def read_json(hook: S3Hook, uri: str) -> dict[str, Any] | None:

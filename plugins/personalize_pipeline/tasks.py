@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import task
 
-from personalize_pipeline.records import read_json, split_s3, version_id, write_json
+from personalize_logic.layout import (
+    accepted_version_uri,
+    latest_accepted_uri,
+    split_s3,
+    verdict_uri,
+)
+from personalize_pipeline.records import read_json, version_id, write_json
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -83,48 +89,65 @@ def quality_gate(
     no Asset event is emitted and the batch jobs keep using the last accepted version. Re-running
     the gate for the same version gives the same verdict.
     """
-    from airflow.sdk import Asset
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from hooks.personalize import PersonalizeHook
     from personalize_logic.quality_gate import evaluate_gate
 
-    metrics = PersonalizeHook(aws_conn_id=aws_conn_id).conn.get_solution_metrics(
-        solutionVersionArn=solution_version_arn
-    )["metrics"]
+    metrics = _solution_metrics(solution_version_arn, aws_conn_id)
     s3 = _s3(aws_conn_id)
-    vid = version_id(solution_version_arn)
-    latest_uri = f"{state_prefix}/accepted/latest.json"
-    latest = read_json(s3, latest_uri)
-    if latest and latest.get("solution_version_arn") == solution_version_arn:
-        previous = latest.get("baseline_metrics")  # a rerun: compare with what it was compared with
-    else:
-        previous = latest.get("metrics") if latest else None
+    latest = read_json(s3, latest_accepted_uri(state_prefix))
+    baseline = _baseline_metrics(latest, solution_version_arn)
     verdict = evaluate_gate(
-        metrics, metric=metric, max_regression=max_regression, previous=previous, min_value=min_value
+        metrics, metric=metric, max_regression=max_regression, previous=baseline, min_value=min_value
     )
     record = {
         "solution_version_arn": solution_version_arn,
         "metrics": metrics,
-        "baseline_metrics": previous,
+        "baseline_metrics": baseline,
         "baseline_version": latest.get("solution_version_arn") if latest else None,
         "snapshot_uri": snapshot_uri,
         "verdict": verdict.as_dict(),
         "run_id": context.get("run_id"),
     }
-    write_json(s3, f"{state_prefix}/verdicts/{vid}.json", record)
+    vid = version_id(solution_version_arn)
+    write_json(s3, verdict_uri(state_prefix, vid), record)
     if not verdict.accepted:
         log.warning("Quality gate REJECTED %s: %s", solution_version_arn, verdict.reason)
         raise AirflowSkipException(f"quality gate rejected {solution_version_arn}: {verdict.reason}")
     log.info("Quality gate accepted %s: %s", solution_version_arn, verdict.reason)
-    write_json(s3, f"{state_prefix}/accepted/{vid}.json", record)
-    write_json(s3, latest_uri, record)
-    context["outlet_events"][Asset(asset_uri)].extra = {
-        "solution_version_arn": solution_version_arn,
-        "snapshot_uri": snapshot_uri,
-        "metrics": metrics,
-    }
+    _record_acceptance(s3, state_prefix, vid, record)
+    _emit_solution_version_event(context, asset_uri, record)
     return record
+
+
+def _solution_metrics(solution_version_arn: str, aws_conn_id: str) -> dict[str, float]:
+    from hooks.personalize import PersonalizeHook
+
+    return PersonalizeHook(aws_conn_id=aws_conn_id).conn.get_solution_metrics(
+        solutionVersionArn=solution_version_arn
+    )["metrics"]
+
+
+def _baseline_metrics(latest: dict[str, Any] | None, solution_version_arn: str) -> dict[str, Any] | None:
+    """The metrics the new version is compared with: the last accepted version's."""
+    if latest and latest.get("solution_version_arn") == solution_version_arn:
+        return latest.get("baseline_metrics")  # a rerun: compare with what it was compared with
+    return latest.get("metrics") if latest else None
+
+
+def _record_acceptance(s3: S3Hook, state_prefix: str, vid: str, record: dict[str, Any]) -> None:
+    """One record per accepted version (never replaced by another version's), then the pointer."""
+    write_json(s3, accepted_version_uri(state_prefix, vid), record)
+    write_json(s3, latest_accepted_uri(state_prefix), record)
+
+
+def _emit_solution_version_event(context: dict[str, Any], asset_uri: str, record: dict[str, Any]) -> None:
+    """The outlet event that starts the batch DAG on this version."""
+    from airflow.sdk import Asset
+
+    context["outlet_events"][Asset(asset_uri)].extra = {
+        key: record[key] for key in ("solution_version_arn", "snapshot_uri", "metrics")
+    }
 
 
 @task
@@ -150,7 +173,7 @@ def resolve_solution_version(
     if extra and extra.get("solution_version_arn"):
         log.info("Triggered by the accepted version %s", extra["solution_version_arn"])
         return {k: extra[k] for k in ("solution_version_arn", "snapshot_uri") if k in extra}
-    latest = read_json(_s3(aws_conn_id), f"{state_prefix}/accepted/latest.json")
+    latest = read_json(_s3(aws_conn_id), latest_accepted_uri(state_prefix))
     if not latest:
         raise AirflowSkipException(f"no accepted solution version under {state_prefix} yet")
     log.info("Using the last accepted version %s", latest["solution_version_arn"])

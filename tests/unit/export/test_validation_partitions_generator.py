@@ -7,6 +7,7 @@ import pathlib
 
 import pytest
 
+from personalize_logic import layout as L
 from personalize_logic import partitions as P
 from personalize_logic.interactions_validation import CsvValidator, parse_schema, validate_files
 from personalize_logic.mparticle_generator import (
@@ -122,17 +123,17 @@ def test_bingewatch_csv_is_valid(tmp_path):
 
 # ---------------------------------------------------------------------------- partitions
 def test_layout_and_run_key():
-    key = P.run_key("scheduled__2024-01-01T00:00:00+00:00", 2)
+    key = L.attempt_key("scheduled__2024-01-01T00:00:00+00:00", 2)
     assert key == "scheduled__2024-01-01T00-00-00-00-00.try2"
-    assert P.partition_prefix("/base/", "interactions", "2024-01-01") == "base/interactions/dt=2024-01-01/"
-    assert P.run_prefix("base", "interactions", "2024-01-01", key).endswith(f"dt=2024-01-01/run={key}/")
+    assert L.partition_prefix("/base/", "interactions", "2024-01-01") == "base/interactions/dt=2024-01-01/"
+    assert L.run_prefix("base", "interactions", "2024-01-01", key).endswith(f"dt=2024-01-01/run={key}/")
     assert (
-        P.manifest_key("base", "interactions", "2024-01-01")
+        L.manifest_key("base", "interactions", "2024-01-01")
         == "base/interactions/dt=2024-01-01/_manifest.json"
     )
-    assert len(P.run_key("x" * 500)) <= 120
+    assert len(L.attempt_key("x" * 500)) <= 120
     with pytest.raises(ValueError, match=r"month must be in 1\.\.12"):
-        P.partition_prefix("b", "interactions", "2024-13-01")
+        L.partition_prefix("b", "interactions", "2024-13-01")
 
 
 def test_lookback_and_copy_plan():

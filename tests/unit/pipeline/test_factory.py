@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from personalize_pipeline.factory import assets, build_project_dags, run_key
+from personalize_pipeline.factory import assets, build_project_dags
 
+from personalize_logic.layout import dag_run_key as run_key
 from personalize_logic.project_config import load_config
 
 REPO = Path(__file__).resolve().parents[3]
