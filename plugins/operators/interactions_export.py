@@ -21,8 +21,8 @@ or IAM role, adds ``HEADER``, and *also* runs through the Data API when
 ``redshift_data_api_kwargs`` is given (Serverless, no open port). So the choice keeps both
 transports while reusing maintained code; the subclass only points ``s3_key`` at the run folder.
 
-Partition semantics (see ``personalize_logic.partitions``): each attempt writes its own
-``run=<run id>.try<N>/`` folder, and one PUT of ``dt=<ds>/_manifest.json`` publishes it, so
+Partition semantics (see ``personalize_logic.partitions``; keys: ``personalize_logic.layout``): each
+attempt writes its own ``run=<run id>.try<N>/`` folder, and one PUT of ``dt=<ds>/_manifest.json`` publishes it, so
 re-runs and backfills replace exactly their interval atomically and never overwrite an older
 run's files. The mParticle exporter reads the ``source_prefixes`` you give it (templated; for
 late-arriving data pass the next day's folder too, e.g. ``dt={{ ds }}`` and
@@ -49,21 +49,17 @@ from airflow.providers.amazon.aws.transfers.redshift_to_s3 import RedshiftToS3Op
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook
 
+from personalize_logic import layout
+
 # The DAG files import this module on every parse; the modules only execute() needs are imported
 # inside the methods that use them (benchmarks/bench_parse.py measures the difference).
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from personalize_logic.mparticle_interactions import ExportStats, MParticleExportConfig
+
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "include" / "schemas"
 PROGRESS_SECONDS = 30.0
-
-
-def _run_key_from_context(context: Context) -> str:
-    from personalize_logic.partitions import run_key
-
-    ti = context.get("ti")
-    try_number = getattr(ti, "try_number", None)
-    return run_key(str(context["run_id"]), try_number)
 
 
 def _parse_instant(value: Any) -> int:
@@ -112,36 +108,33 @@ class _PartitionOperator(AwsBaseOperator[S3Hook]):
         quarantine: dict[str, Any] | None = None,
         source: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        from personalize_logic.partitions import (
-            MANIFEST_NAME,
-            build_manifest,
-            dump_manifest,
-            manifest_key,
-            run_prefix,
-        )
+        from personalize_logic.partitions import build_manifest, dump_manifest
 
-        folder = run_prefix(prefix, dataset, ds, key)
+        folder = layout.run_prefix(prefix, dataset, ds, key)
         files = []
         for part in parts:
-            object_key = folder + os.path.basename(part.path)
+            object_key = layout.run_file_key(folder, os.path.basename(part.path))
             self.hook.load_file(part.path, object_key, bucket_name=bucket, replace=True)
             files.append({"key": object_key, "rows": part.rows, "bytes": part.bytes})
         for local, name in extra_files:
-            self.hook.load_file(local, folder + name, bucket_name=bucket, replace=True)
+            self.hook.load_file(local, layout.run_file_key(folder, name), bucket_name=bucket, replace=True)
         manifest = build_manifest(
             dataset=dataset, ds=ds, key=key, bucket=bucket, files=files, header=header,
             interval=interval, stats=stats, quarantine=quarantine, source=source,
         )  # fmt: skip
         body = dump_manifest(manifest)
         # audit copy inside the run folder first, the partition pointer last (the atomic publish)
-        self.hook.load_bytes(body, folder + MANIFEST_NAME, bucket_name=bucket, replace=True)
-        pointer = manifest_key(prefix, dataset, ds)
+        self.hook.load_bytes(
+            body, layout.run_file_key(folder, layout.MANIFEST_NAME), bucket_name=bucket, replace=True
+        )
+        pointer = layout.manifest_key(prefix, dataset, ds)
         self.hook.load_bytes(body, pointer, bucket_name=bucket, replace=True)
-        self.log.info("Published s3://%s/%s -> %s (%s rows)", bucket, pointer, folder, manifest["rows"])
+        manifest_uri = layout.s3_uri(bucket, pointer)
+        self.log.info("Published %s -> %s (%s rows)", manifest_uri, folder, manifest["rows"])
         return {
             "partition": ds,
-            "manifest_uri": f"s3://{bucket}/{pointer}",
-            "run_prefix_uri": f"s3://{bucket}/{folder}",
+            "manifest_uri": manifest_uri,
+            "run_prefix_uri": layout.s3_uri(bucket, folder),
             "run_key": key,
             "files": len(files),
             "rows": manifest["rows"],
@@ -235,20 +228,10 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
                 keys.add(key)
         return sorted(keys)
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        from personalize_logic.mparticle_interactions import (
-            DEFAULT_ACTIONS,
-            MParticleExportConfig,
-            MParticleInteractionsExporter,
-        )
-        from personalize_logic.partitions import (
-            DEFAULT_PART_BYTES,
-            QUARANTINE_NAME,
-            PartedCsvWriter,
-            run_prefix,
-        )
+    def _export_config(self) -> MParticleExportConfig:
+        from personalize_logic.mparticle_interactions import DEFAULT_ACTIONS, MParticleExportConfig
 
-        config = MParticleExportConfig(
+        return MParticleExportConfig(
             actions=frozenset(self.actions) if self.actions else DEFAULT_ACTIONS,
             user_id_source=self.user_id_source,
             item_id_fields=tuple(self.item_id_fields),
@@ -256,78 +239,39 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
             include_session_id=self.include_session_id,
             seconds_timestamps=self.seconds_timestamps,
         )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from personalize_logic.partitions import DEFAULT_PART_BYTES, PartedCsvWriter
+
+        config = self._export_config()
         source_bucket = self.source_bucket or self.bucket
-        start_ms, end_ms = _parse_instant(self.interval_start), _parse_instant(self.interval_end)
-        key = _run_key_from_context(context)
+        interval_ms = _parse_instant(self.interval_start), _parse_instant(self.interval_end)
+        key = layout.attempt_key_from_context(context)
         keys = self._source_keys(source_bucket)
         self.log.info(
-            "Exporting %s mParticle file(s) from s3://%s/%s for [%s, %s) into run %s",
+            "Exporting %s mParticle file(s) from bucket %s, prefixes %s for [%s, %s) into run %s",
             len(keys), source_bucket, _as_list(self.source_prefixes), self.interval_start, self.interval_end, key,
         )  # fmt: skip
+        quarantine_key = layout.quarantine_key(self.prefix, self.dataset, self.partition_date, key)
         with tempfile.TemporaryDirectory(prefix="mparticle-export-") as tmp:
             writer = PartedCsvWriter(tmp, config.header, max_bytes=self.part_max_bytes or DEFAULT_PART_BYTES)
-            q_path = os.path.join(tmp, QUARANTINE_NAME)
-            with open(q_path, "w", encoding="utf-8") as q_fh:
-
-                def quarantine(record: dict[str, Any]) -> None:
-                    q_fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-                exporter = MParticleInteractionsExporter(
-                    config, interval_start_ms=start_ms, interval_end_ms=end_ms,
-                    row_sink=writer.write_many, quarantine_sink=quarantine,
-                )  # fmt: skip
-                last_log = time.monotonic()
-                for n, object_key in enumerate(keys, start=1):
-                    body = self.hook.conn.get_object(Bucket=source_bucket, Key=object_key)["Body"]
-                    try:
-                        exporter.process_stream(f"s3://{source_bucket}/{object_key}", body)
-                    finally:
-                        body.close()
-                    if time.monotonic() - last_log > PROGRESS_SECONDS or n == len(keys):
-                        last_log = time.monotonic()
-                        st = exporter.stats
-                        self.log.info(
-                            "Progress: %d/%d files (%.0f%%), %d bytes read, %d rows written, %d quarantined",
-                            n, len(keys), 100.0 * n / len(keys), st.bytes_read, st.rows_written, st.quarantine_records,
-                        )  # fmt: skip
+            q_path = os.path.join(tmp, layout.QUARANTINE_NAME)
+            stats = self._convert(config, interval_ms, source_bucket, keys, writer, q_path)
             parts = writer.close()
-            stats = exporter.stats
             stats.check_accounting()
-            extra = [(q_path, QUARANTINE_NAME)] if stats.quarantine_records else []
-            quarantine_info = {
-                "records": stats.quarantine_records,
-                "share": round(stats.quarantine_share, 6),
-                "reasons": dict(stats.reasons),
-                "key": run_prefix(self.prefix, self.dataset, self.partition_date, key) + QUARANTINE_NAME
-                if extra
-                else None,
-            }
-            failure = None
-            if stats.quarantine_share > self.max_quarantine_share:
-                failure = (
-                    f"quarantined share {stats.quarantine_share:.4%} exceeds max_quarantine_share "
-                    f"{self.max_quarantine_share:.4%}: {dict(stats.reasons)}"
-                )
-            elif stats.files_truncated and not self.allow_truncated_files:
-                failure = (
-                    f"{stats.files_truncated} truncated or corrupt gzip file(s); set allow_truncated_files=True "
-                    "to export their readable part"
-                )
-            if failure:
-                folder = run_prefix(self.prefix, self.dataset, self.partition_date, key)
-                if extra:
-                    self.hook.load_file(
-                        q_path, folder + QUARANTINE_NAME, bucket_name=self.bucket, replace=True
-                    )
-                raise AirflowException(
-                    f"mParticle export of {self.partition_date} not published: {failure}. "
-                    f"Quarantine: s3://{self.bucket}/{folder}{QUARANTINE_NAME}"
-                )
+            extra = [(q_path, layout.QUARANTINE_NAME)] if stats.quarantine_records else []
+            self._fail_unless_publishable(stats, q_path if extra else None, quarantine_key)
             if stats.rows_written == 0:
                 self.log.warning(
                     "No interactions for %s (%d files, %d events seen): publishing a header-only partition",
                     self.partition_date, stats.files, stats.events_seen,
                 )  # fmt: skip
+            quarantine_info = {
+                "records": stats.quarantine_records,
+                "share": round(stats.quarantine_share, 6),
+                "reasons": dict(stats.reasons),
+                "key": quarantine_key if extra else None,
+            }
             result = self._upload_and_publish(
                 bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=self.partition_date, key=key,
                 parts=parts, header=config.header, extra_files=extra,
@@ -339,10 +283,71 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
             source_files=len(keys),
             quarantined=stats.quarantine_records,
             out_of_interval_rows=stats.rows_out_of_interval,
-            quarantine_uri=f"s3://{self.bucket}/{quarantine_info['key']}" if quarantine_info["key"] else None,
+            quarantine_uri=layout.s3_uri(self.bucket, quarantine_key) if extra else None,
             empty=stats.rows_written == 0,
         )
         return result
+
+    def _convert(
+        self,
+        config: MParticleExportConfig,
+        interval_ms: tuple[int, int],
+        source_bucket: str,
+        keys: list[str],
+        writer: Any,
+        q_path: str,
+    ) -> ExportStats:
+        """Stream every source file through the exporter into ``writer`` and the quarantine file."""
+        from personalize_logic.mparticle_interactions import MParticleInteractionsExporter
+
+        with open(q_path, "w", encoding="utf-8") as q_fh:
+
+            def quarantine(record: dict[str, Any]) -> None:
+                q_fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+            exporter = MParticleInteractionsExporter(
+                config, interval_start_ms=interval_ms[0], interval_end_ms=interval_ms[1],
+                row_sink=writer.write_many, quarantine_sink=quarantine,
+            )  # fmt: skip
+            last_log = time.monotonic()
+            for n, object_key in enumerate(keys, start=1):
+                body = self.hook.conn.get_object(Bucket=source_bucket, Key=object_key)["Body"]
+                try:
+                    exporter.process_stream(layout.s3_uri(source_bucket, object_key), body)
+                finally:
+                    body.close()
+                if time.monotonic() - last_log > PROGRESS_SECONDS or n == len(keys):
+                    last_log = time.monotonic()
+                    self._log_progress(n, len(keys), exporter.stats)
+        return exporter.stats
+
+    def _log_progress(self, done: int, total: int, stats: ExportStats) -> None:
+        self.log.info(
+            "Progress: %d/%d files (%.0f%%), %d bytes read, %d rows written, %d quarantined",
+            done, total, 100.0 * done / total, stats.bytes_read, stats.rows_written, stats.quarantine_records,
+        )  # fmt: skip
+
+    def _fail_unless_publishable(self, stats: ExportStats, q_path: str | None, quarantine_key: str) -> None:
+        """Too much quarantined or truncated input: keep the quarantine file for inspection, publish nothing."""
+        failure = None
+        if stats.quarantine_share > self.max_quarantine_share:
+            failure = (
+                f"quarantined share {stats.quarantine_share:.4%} exceeds max_quarantine_share "
+                f"{self.max_quarantine_share:.4%}: {dict(stats.reasons)}"
+            )
+        elif stats.files_truncated and not self.allow_truncated_files:
+            failure = (
+                f"{stats.files_truncated} truncated or corrupt gzip file(s); set allow_truncated_files=True "
+                "to export their readable part"
+            )
+        if not failure:
+            return
+        if q_path:
+            self.hook.load_file(q_path, quarantine_key, bucket_name=self.bucket, replace=True)
+        raise AirflowException(
+            f"mParticle export of {self.partition_date} not published: {failure}. "
+            f"Quarantine: {layout.s3_uri(self.bucket, quarantine_key)}"
+        )
 
 
 def _csv_value(value: Any) -> Any:
@@ -409,42 +414,56 @@ class SqlToInteractionsOperator(_PartitionOperator):
         self.part_max_bytes = part_max_bytes
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from personalize_logic.partitions import DEFAULT_PART_BYTES, PartedCsvWriter
-
         db_hook = BaseHook.get_connection(self.conn_id).get_hook()
-        key = _run_key_from_context(context)
+        key = layout.attempt_key_from_context(context)
         conn = db_hook.get_conn()
         try:
-            try:
-                cursor = conn.cursor(name=f"personalize_export_{os.getpid()}")  # server-side (psycopg2)
-                cursor.itersize = self.fetch_size
-            except TypeError:
-                cursor = conn.cursor()
-            cursor.execute(self.sql, self.parameters)
+            cursor = self._run_query(conn)
             first = cursor.fetchmany(self.fetch_size)
-            header = [str(d[0]) for d in cursor.description]
-            bad = [c for c in header if c != c.upper()]
-            if bad:
-                raise AirflowException(
-                    f"result columns must be the Personalize field names in upper case (alias them "
-                    f'AS "USER_ID" ...); got {header}'
-                )
+            header = self._checked_header(cursor)
             with tempfile.TemporaryDirectory(prefix="sql-export-") as tmp:
-                writer = PartedCsvWriter(tmp, header, max_bytes=self.part_max_bytes or DEFAULT_PART_BYTES)
-                batch = first
-                while batch:
-                    writer.write_many([tuple(_csv_value(v) for v in row) for row in batch])
-                    batch = cursor.fetchmany(self.fetch_size)
-                parts = writer.close()
+                parts, rows = self._write_parts(cursor, first, header, tmp)
                 cursor.close()
-                self.log.info("Query returned %d rows for %s", writer.rows, self.partition_date)
+                self.log.info("Query returned %d rows for %s", rows, self.partition_date)
                 return self._upload_and_publish(
                     bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=self.partition_date,
-                    key=key, parts=parts, header=header,
-                    source={"conn_id": self.conn_id, "rows": writer.rows},
+                    key=key, parts=parts, header=header, source={"conn_id": self.conn_id, "rows": rows},
                 )  # fmt: skip
         finally:
             conn.close()
+
+    def _run_query(self, conn: Any) -> Any:
+        """Execute the query on a server-side cursor where the driver has one (psycopg2)."""
+        try:
+            cursor = conn.cursor(name=f"personalize_export_{os.getpid()}")
+            cursor.itersize = self.fetch_size
+        except TypeError:
+            cursor = conn.cursor()
+        cursor.execute(self.sql, self.parameters)
+        return cursor
+
+    @staticmethod
+    def _checked_header(cursor: Any) -> list[str]:
+        header = [str(d[0]) for d in cursor.description]
+        if any(c != c.upper() for c in header):
+            raise AirflowException(
+                f"result columns must be the Personalize field names in upper case (alias them "
+                f'AS "USER_ID" ...); got {header}'
+            )
+        return header
+
+    def _write_parts(
+        self, cursor: Any, first: list[Any], header: list[str], tmp: str
+    ) -> tuple[list[Any], int]:
+        """Stream the result, ``fetch_size`` rows at a time, into local CSV parts."""
+        from personalize_logic.partitions import DEFAULT_PART_BYTES, PartedCsvWriter
+
+        writer = PartedCsvWriter(tmp, header, max_bytes=self.part_max_bytes or DEFAULT_PART_BYTES)
+        batch = first
+        while batch:
+            writer.write_many([tuple(_csv_value(v) for v in row) for row in batch])
+            batch = cursor.fetchmany(self.fetch_size)
+        return writer.close(), writer.rows
 
 
 class RedshiftUnloadToPartitionOperator(RedshiftToS3Operator):
@@ -493,12 +512,10 @@ class RedshiftUnloadToPartitionOperator(RedshiftToS3Operator):
         self.dataset = dataset
 
     def execute(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
-        from personalize_logic.partitions import run_prefix
-
-        key = _run_key_from_context(context)
-        folder = run_prefix(self.prefix, self.dataset, self.partition_date, key)
+        key = layout.attempt_key_from_context(context)
+        folder = layout.run_prefix(self.prefix, self.dataset, self.partition_date, key)
         self.s3_bucket = self.bucket
-        self.s3_key = folder + "part-"
+        self.s3_key = layout.unload_file_prefix(folder)
         super().execute(context)
         return {"run_prefix": folder, "run_key": key, "partition": self.partition_date, "bucket": self.bucket}
 
@@ -534,7 +551,7 @@ class PublishUnloadedPartitionOperator(_PartitionOperator):
         self.dataset = dataset
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from personalize_logic.partitions import MANIFEST_NAME, build_manifest, dump_manifest, manifest_key
+        from personalize_logic.partitions import build_manifest, dump_manifest
 
         info = json.loads(self.unload) if isinstance(self.unload, str) else self.unload
         folder, key, ds = info["run_prefix"], info["run_key"], info["partition"]
@@ -555,7 +572,7 @@ class PublishUnloadedPartitionOperator(_PartitionOperator):
             got = (first or b"").decode("utf-8").rstrip("\r").split(",")
             if self.expected_header and got != list(self.expected_header):
                 raise AirflowException(
-                    f"s3://{self.bucket}/{object_key}: header {got} != {list(self.expected_header)} "
+                    f"{layout.s3_uri(self.bucket, object_key)}: header {got} != {list(self.expected_header)} "
                     "(on Redshift set enable_case_sensitive_identifier=true for the unloading user)"
                 )
             header = header or got
@@ -566,13 +583,18 @@ class PublishUnloadedPartitionOperator(_PartitionOperator):
             source={"unload": True},
         )  # fmt: skip
         body_bytes = dump_manifest(manifest)
-        self.hook.load_bytes(body_bytes, folder + MANIFEST_NAME, bucket_name=self.bucket, replace=True)
-        pointer = manifest_key(self.prefix, self.dataset, ds)
+        self.hook.load_bytes(
+            body_bytes,
+            layout.run_file_key(folder, layout.MANIFEST_NAME),
+            bucket_name=self.bucket,
+            replace=True,
+        )
+        pointer = layout.manifest_key(self.prefix, self.dataset, ds)
         self.hook.load_bytes(body_bytes, pointer, bucket_name=self.bucket, replace=True)
         return {
             "partition": ds,
-            "manifest_uri": f"s3://{self.bucket}/{pointer}",
-            "run_prefix_uri": f"s3://{self.bucket}/{folder}",
+            "manifest_uri": layout.s3_uri(self.bucket, pointer),
+            "run_prefix_uri": layout.s3_uri(self.bucket, folder),
             "files": len(files),
             "rows": manifest["rows"],
         }
@@ -640,29 +662,21 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
         self.missing_partitions = missing_partitions
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from personalize_logic.partitions import (
-            lookback_dates,
-            manifest_key,
-            parse_manifest,
-            snapshot_copy_plan,
-            snapshot_data_prefix,
-            snapshot_manifest_key,
-        )
+        from personalize_logic.partitions import lookback_dates, parse_manifest, snapshot_copy_plan
 
         if self.missing_partitions not in ("fail", "skip"):
             raise AirflowException("missing_partitions must be 'fail' or 'skip'")
-        snap = (
-            self.snapshot_key
-            or f"{self.snapshot_date}-lb{self.lookback_days}-{_run_key_from_context(context)}"
+        snap = self.snapshot_key or layout.default_snapshot_key(
+            self.snapshot_date, self.lookback_days, layout.attempt_key_from_context(context)
         )
         manifests, missing = [], []
         for ds in lookback_dates(self.snapshot_date, self.lookback_days):
-            mkey = manifest_key(self.prefix, self.dataset, ds)
+            mkey = layout.manifest_key(self.prefix, self.dataset, ds)
             if not self.hook.check_for_key(mkey, bucket_name=self.bucket):
                 missing.append(ds)
                 continue
             body = self.hook.read_key(mkey, bucket_name=self.bucket)
-            manifests.append(parse_manifest(body, f"s3://{self.bucket}/{mkey}"))
+            manifests.append(parse_manifest(body, layout.s3_uri(self.bucket, mkey)))
         if missing and self.missing_partitions == "fail":
             raise AirflowException(
                 f"{len(missing)} partition(s) of the {self.lookback_days}-day window have no manifest: "
@@ -671,7 +685,7 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
         for m in manifests:  # header-only parts are not copied
             m["files"] = [f for f in m["files"] if f.get("rows") != 0]
         plan = snapshot_copy_plan(manifests, self.prefix, snap, self.dataset)
-        dest = snapshot_data_prefix(self.prefix, snap, self.dataset)
+        dest = layout.snapshot_data_prefix(self.prefix, snap, self.dataset)
         planned = {d for _, d in plan}
         stale = [
             k for k in self.hook.list_keys(bucket_name=self.bucket, prefix=dest) or [] if k not in planned
@@ -692,13 +706,13 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
         }
         self.hook.load_bytes(
             (json.dumps(snapshot_manifest, indent=2, sort_keys=True) + "\n").encode(),
-            snapshot_manifest_key(self.prefix, snap, self.dataset),
+            layout.snapshot_manifest_key(self.prefix, snap, self.dataset),
             bucket_name=self.bucket,
             replace=True,
         )
         self.log.info("Snapshot %s: %d partitions, %d files, %d rows", dest, len(manifests), len(plan), rows)
         return {
-            "snapshot_uri": f"s3://{self.bucket}/{dest}",
+            "snapshot_uri": layout.s3_uri(self.bucket, dest),
             "snapshot_key": snap,
             "partitions": len(manifests),
             "missing": missing,
@@ -740,9 +754,10 @@ class ValidateInteractionsOperator(_PartitionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from personalize_logic.interactions_validation import CsvValidator, InteractionsValidationError
 
-        if not self.s3_uri.startswith("s3://"):
-            raise AirflowException(f"s3_uri must start with s3://, got {self.s3_uri!r}")
-        bucket, _, folder = self.s3_uri[5:].partition("/")
+        try:
+            bucket, folder = layout.split_s3(self.s3_uri)
+        except ValueError as exc:
+            raise AirflowException(f"s3_uri: {exc}") from exc
         validator = CsvValidator(
             load_schema(self.schema), dataset=self.dataset, max_errors=self.max_errors, min_rows=self.min_rows
         )
@@ -752,7 +767,7 @@ class ValidateInteractionsOperator(_PartitionOperator):
         for object_key in keys:
             body = self.hook.conn.get_object(Bucket=bucket, Key=object_key)["Body"]
             try:
-                validator.validate_bytes_stream(f"s3://{bucket}/{object_key}", body)
+                validator.validate_bytes_stream(layout.s3_uri(bucket, object_key), body)
             finally:
                 body.close()
             if validator.report.truncated:
