@@ -36,7 +36,6 @@ Dead letters (JSON lines, one record per problem, with ``reason``, ``line``, ``u
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -47,22 +46,19 @@ from airflow.sdk import BaseOperator
 from botocore.exceptions import ClientError
 
 from hooks.mparticle import DEFAULT_RATE_LIMIT_PER_S, MParticleHook
+from personalize_logic import layout
 
 # The DAG files import this module on every parse; the modules only execute() needs are imported
 # inside the methods that use them (benchmarks/bench_parse.py measures the difference).
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from personalize_logic.mparticle_batches import BatchBuilder, PackedRequest
+    from personalize_logic.mparticle_batches import BatchBuilder, BatchSettings, BuildResult, PackedRequest
 
 CHECKPOINT_VERSION = 1
 DEAD_LETTER_FLUSH_RECORDS = 1000
 DEAD_LETTER_FLUSH_BYTES = 256 * 1024  # keeps checkpoint objects small
 COUNT_KEYS = ("lines", "users_uploaded", "requests", "dead_lettered", "errors_in_output", "items_dropped")
-
-
-def _s3_join(prefix: str, *parts: str) -> str:
-    return posixpath.join(prefix.rstrip("/"), *parts)
 
 
 def list_batch_output_files(output_prefix: str, aws_conn_id: str | None = "aws_default") -> list[str]:
@@ -78,9 +74,9 @@ def list_batch_output_files(output_prefix: str, aws_conn_id: str | None = "aws_d
     from personalize_logic.batch_output import is_output_key
 
     hook = S3Hook(aws_conn_id=aws_conn_id)
-    bucket, prefix = S3Hook.parse_s3_url(output_prefix)
+    bucket, prefix = layout.split_s3(output_prefix)
     keys = hook.list_keys(bucket_name=bucket, prefix=prefix) or []
-    files = sorted(f"s3://{bucket}/{key}" for key in keys if is_output_key(key))
+    files = sorted(layout.s3_uri(bucket, key) for key in keys if is_output_key(key))
     if not files:
         hook.log.warning("No .out file under %s", output_prefix)
     return files
@@ -170,24 +166,15 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
         return S3Hook(aws_conn_id=self.aws_conn_id)
 
     # ------------------------------------------------------------------ state
-    def _resolve_run_key(self, context: Context) -> str:
-        if self.run_key:
-            return self.run_key
-        ti = context["ti"]
-        return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}"
-
     def _paths(self, run_key: str) -> tuple[str, str]:
-        from personalize_logic.naming import sanitize, stable_hash
-
-        run_part = f"{sanitize(run_key)[:100]}-{stable_hash(run_key)}"
-        name = posixpath.basename(S3Hook.parse_s3_url(self.output_uri)[1]) or "output"
-        file_id = f"{sanitize(name)[:80]}-{stable_hash(self.output_uri)}"
-        checkpoint = _s3_join(self.state_prefix, "checkpoints", run_part, f"{file_id}.json")
-        dead_letter = _s3_join(self.state_prefix, "dead_letter", run_part, file_id)
-        return checkpoint, dead_letter
+        """The checkpoint URI and the dead-letter prefix of this file in this task run."""
+        return (
+            layout.checkpoint_uri(self.state_prefix, run_key, self.output_uri),
+            layout.dead_letter_uri(self.state_prefix, run_key, self.output_uri),
+        )
 
     def _read_checkpoint(self, uri: str) -> dict[str, Any] | None:
-        bucket, key = S3Hook.parse_s3_url(uri)
+        bucket, key = layout.split_s3(uri)
         try:
             body = self.s3_hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
@@ -197,7 +184,7 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
         return json.loads(body)
 
     def _put(self, uri: str, body: bytes, content_type: str) -> None:
-        bucket, key = S3Hook.parse_s3_url(uri)
+        bucket, key = layout.split_s3(uri)
         self.s3_hook.get_conn().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
     def _flush_dead_letters(self, state: dict[str, Any], dead_letter_prefix: str) -> None:
@@ -207,7 +194,7 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
         part = state["dead_letter_parts"]
         body = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in pending)
         self._put(
-            _s3_join(dead_letter_prefix, f"part-{part:05d}.jsonl"), body.encode(), "application/x-ndjson"
+            layout.dead_letter_part_uri(dead_letter_prefix, part), body.encode(), "application/x-ndjson"
         )
         state["dead_letter_parts"] = part + 1
         state["pending_dead_letters"] = []
@@ -220,30 +207,11 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
             self._flush_dead_letters(state, dead_letter_prefix)
         self._put(checkpoint_uri, json.dumps(state).encode(), "application/json")
 
-    # ------------------------------------------------------------------ execute
-    def execute(self, context: Context) -> dict[str, Any]:
-        from personalize_logic.mparticle_batches import BatchBuilder, BatchSettings
-
-        run_key = self._resolve_run_key(context)
-        settings = BatchSettings(
-            run_key=run_key,
-            environment=self.environment,
-            identity_type=self.identity_type,
-            attribute_name=self.attribute_name,
-            event_name=self.event_name,
-            max_items=self.max_items,
-            user_id_field=self.user_id_field,
-        )
-        builder = BatchBuilder(settings)  # validates the settings before any I/O
-        checkpoint_uri, dead_letter_prefix = self._paths(run_key)
-        bucket, key = S3Hook.parse_s3_url(self.output_uri)
-        s3 = self.s3_hook.get_conn()
-        head = s3.head_object(Bucket=bucket, Key=key)
-        etag, size = head["ETag"], head["ContentLength"]
-
+    def _start_or_resume(self, checkpoint_uri: str, run_key: str, etag: str, size: int) -> dict[str, Any]:
+        """The checkpointed state of this file, or a fresh one; a replaced file is an error."""
         state = self._read_checkpoint(checkpoint_uri)
         if state is None:
-            state = {
+            return {
                 "version": CHECKPOINT_VERSION,
                 "output_uri": self.output_uri,
                 "run_key": run_key,
@@ -256,25 +224,116 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
                 "dead_letter_parts": 0,
                 "pending_dead_letters": [],
             }
-        elif state.get("etag") != etag:
+        if state.get("etag") != etag:
             raise AirflowException(
                 f"{self.output_uri} changed since checkpoint {checkpoint_uri} was written (ETag "
                 f"{state.get('etag')} → {etag}); delete the checkpoint to upload the new file in this run"
             )
-        else:
-            self.log.info(
-                "Resuming %s from checkpoint %s: byte %d, line %d, %d users already uploaded%s",
-                self.output_uri,
-                checkpoint_uri,
-                state["offset"],
-                state["line"],
-                state["counts"]["users_uploaded"],
-                " (file complete)" if state["complete"] else "",
-            )
+        self.log.info(
+            "Resuming %s from checkpoint %s: byte %d, line %d, %d users already uploaded%s",
+            self.output_uri,
+            checkpoint_uri,
+            state["offset"],
+            state["line"],
+            state["counts"]["users_uploaded"],
+            " (file complete)" if state["complete"] else "",
+        )
+        return state
 
+    # ------------------------------------------------------------------ execute
+    def execute(self, context: Context) -> dict[str, Any]:
+        from personalize_logic.mparticle_batches import BatchBuilder
+
+        run_key = self.run_key or layout.task_run_key_from_context(context)
+        builder = BatchBuilder(self._settings(run_key))  # validates the settings before any I/O
+        checkpoint_uri, dead_letter_prefix = self._paths(run_key)
+        bucket, key = layout.split_s3(self.output_uri)
+        s3 = self.s3_hook.get_conn()
+        head = s3.head_object(Bucket=bucket, Key=key)
+        etag, size = head["ETag"], head["ContentLength"]
+        state = self._start_or_resume(checkpoint_uri, run_key, etag, size)
         if not state["complete"]:
             self._upload(s3, bucket, key, etag, size, builder, state, checkpoint_uri, dead_letter_prefix)
+        return self._report(state, checkpoint_uri, dead_letter_prefix)
 
+    def _settings(self, run_key: str) -> BatchSettings:
+        from personalize_logic.mparticle_batches import BatchSettings
+
+        return BatchSettings(
+            run_key=run_key,
+            environment=self.environment,
+            identity_type=self.identity_type,
+            attribute_name=self.attribute_name,
+            event_name=self.event_name,
+            max_items=self.max_items,
+            user_id_field=self.user_id_field,
+        )
+
+    def _upload(
+        self,
+        s3: Any,
+        bucket: str,
+        key: str,
+        etag: str,
+        size: int,
+        builder: BatchBuilder,
+        state: dict[str, Any],
+        checkpoint_uri: str,
+        dead_letter_prefix: str,
+    ) -> None:
+        """Upload the file from the checkpointed offset to its end, checkpointing after every request."""
+        from personalize_logic.batch_output import iter_lines
+        from personalize_logic.mparticle_batches import RequestPacker
+
+        packer = RequestPacker()
+        last_line = state["line"]
+        if state["offset"] < size:
+            body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={state['offset']}-", IfMatch=etag)[
+                "Body"
+            ]
+            for line_number, start, end, line in iter_lines(
+                body.iter_chunks(self.chunk_size), start_offset=state["offset"], start_line=state["line"]
+            ):
+                last_line = line_number
+                _record, result = builder.build_line(line, line_number, start, end)
+                if result.batch is not None:
+                    request = packer.add(result.batch, start_offset=start, lines_before=line_number - 1)
+                    if request is not None:  # covers only lines before this one
+                        self._send(request, state)
+                        state["offset"], state["line"] = request.resume_offset, request.resume_line
+                        state["counts"]["lines"] = request.resume_line
+                        self._save(state, checkpoint_uri, dead_letter_prefix)
+                self._account_line(result, state)
+        last = packer.finish(end_offset=size, lines=last_line)
+        if last is not None:
+            self._send(last, state)
+        state["offset"], state["line"] = size, last_line
+        state["counts"]["lines"] = last_line
+        self._flush_dead_letters(state, dead_letter_prefix)
+        state["complete"] = True
+        self._save(state, checkpoint_uri, dead_letter_prefix)
+
+    def _send(self, request: PackedRequest, state: dict[str, Any]) -> None:
+        self.hook.upload_bulk_body(request.body, request.batch_count)
+        state["counts"]["users_uploaded"] += request.batch_count
+        state["counts"]["requests"] += 1
+
+    def _account_line(self, result: BuildResult, state: dict[str, Any]) -> None:
+        """Count one line's dead letters and dropped items; queue its dead-letter records."""
+        from personalize_logic.mparticle_batches import REASON_PERSONALIZE_ERROR
+
+        counts = state["counts"]
+        if result.batch is None:
+            counts["dead_lettered"] += 1
+        if result.dead_letters:
+            state["pending_dead_letters"].extend(
+                dead.to_dict(self.output_uri) for dead in result.dead_letters
+            )
+            if any(dead.reason == REASON_PERSONALIZE_ERROR for dead in result.dead_letters):
+                counts["errors_in_output"] += 1
+        counts["items_dropped"] += result.items_dropped
+
+    def _report(self, state: dict[str, Any], checkpoint_uri: str, dead_letter_prefix: str) -> dict[str, Any]:
         counts = state["counts"]
         result = {
             "output_uri": self.output_uri,
@@ -294,67 +353,6 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
         )
         self._check_dead_letter_fraction(counts, result["dead_letter"])
         return result
-
-    def _upload(
-        self,
-        s3: Any,
-        bucket: str,
-        key: str,
-        etag: str,
-        size: int,
-        builder: BatchBuilder,
-        state: dict[str, Any],
-        checkpoint_uri: str,
-        dead_letter_prefix: str,
-    ) -> None:
-        from personalize_logic.batch_output import iter_lines
-        from personalize_logic.mparticle_batches import REASON_PERSONALIZE_ERROR, RequestPacker
-
-        counts = state["counts"]
-        source = self.output_uri
-
-        def send(request: PackedRequest) -> None:
-            self.hook.upload_bulk_body(request.body, request.batch_count)
-            counts["users_uploaded"] += request.batch_count
-            counts["requests"] += 1
-            state["offset"] = request.resume_offset
-            state["line"] = request.resume_line
-            counts["lines"] = request.resume_line
-            self._save(state, checkpoint_uri, dead_letter_prefix)
-
-        packer = RequestPacker()
-        last_line = state["line"]
-        if state["offset"] < size:
-            body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={state['offset']}-", IfMatch=etag)[
-                "Body"
-            ]
-            for line_number, start, end, line in iter_lines(
-                body.iter_chunks(self.chunk_size), start_offset=state["offset"], start_line=state["line"]
-            ):
-                last_line = line_number
-                _record, result = builder.build_line(line, line_number, start, end)
-                if result.batch is not None:
-                    request = packer.add(result.batch, start_offset=start, lines_before=line_number - 1)
-                    if request is not None:
-                        send(request)  # covers only lines before this one
-                else:
-                    counts["dead_lettered"] += 1
-                if result.dead_letters:
-                    pending = state["pending_dead_letters"]
-                    pending.extend(dead.to_dict(source) for dead in result.dead_letters)
-                    if any(dead.reason == REASON_PERSONALIZE_ERROR for dead in result.dead_letters):
-                        counts["errors_in_output"] += 1
-                counts["items_dropped"] += result.items_dropped
-        last = packer.finish(end_offset=size, lines=last_line)
-        if last is not None:
-            self.hook.upload_bulk_body(last.body, last.batch_count)
-            counts["users_uploaded"] += last.batch_count
-            counts["requests"] += 1
-        state["offset"], state["line"] = size, last_line
-        counts["lines"] = last_line
-        self._flush_dead_letters(state, dead_letter_prefix)
-        state["complete"] = True
-        self._save(state, checkpoint_uri, dead_letter_prefix)
 
     def _check_dead_letter_fraction(self, counts: dict[str, int], dead_letter: str | None) -> None:
         if self.max_dead_letter_fraction is None or not counts["lines"]:
