@@ -32,10 +32,13 @@ from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from hooks.pinpoint import PinpointHook
 from operators.audience_destinations import AudienceSegment, PinpointImportedSegmentDestination
+from personalize_logic import layout
 from triggers.pinpoint import PinpointImportJobCompleteTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from personalize_logic.segments import EndpointCsvWriter, EndpointIndex, ResolvedSegment, SegmentLine
 
 END_OF_SUPPORT_WARNING = (
     "Amazon Pinpoint's engagement APIs (endpoints, segments, campaigns, journeys) reached AWS end of "
@@ -51,17 +54,6 @@ def warn_end_of_support(log: Any) -> None:
     if not _warned.is_set():
         _warned.set()
         log.warning(END_OF_SUPPORT_WARNING)
-
-
-def _split_s3(url: str) -> tuple[str, str]:
-    if not url.startswith("s3://"):
-        raise ValueError(f"expected an s3:// URL, got {url!r}")
-    bucket, _, key = url[5:].partition("/")
-    return bucket, key
-
-
-def _join(prefix: str, *parts: str) -> str:
-    return "/".join([prefix.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
 class ResolveSegmentEndpointsOperator(AwsBaseOperator[PinpointHook]):
@@ -177,7 +169,7 @@ class ResolveSegmentEndpointsOperator(AwsBaseOperator[PinpointHook]):
         ).conn
 
     def _list_keys(self, s3: Any, url: str, suffix: str | None = None) -> list[tuple[str, str]]:
-        bucket, prefix = _split_s3(url)
+        bucket, prefix = layout.split_s3(url)
         keys: list[tuple[str, str]] = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
@@ -195,12 +187,11 @@ class ResolveSegmentEndpointsOperator(AwsBaseOperator[PinpointHook]):
             local = work / "out" / f"{index:05d}.out"
             local.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, key, str(local))
-            files.append((f"s3://{bucket}/{key}", local))
+            files.append((layout.s3_uri(bucket, key), local))
         return files
 
     def _export_endpoints(self, s3: Any, work: Path) -> list[Path]:
-        export_prefix = self.export_s3_uri or _join(self.output_s3_uri, "_endpoint_export")
-        export_prefix = export_prefix.rstrip("/") + "/"
+        export_prefix = layout.folder(self.export_s3_uri or layout.endpoint_export_uri(self.output_s3_uri))
         if not self.export_role_arn:
             raise AirflowException("export_role_arn is required to export endpoints for a large segment")
         job = self.hook.find_export_job(self.application_id, export_prefix)
@@ -243,108 +234,126 @@ class ResolveSegmentEndpointsOperator(AwsBaseOperator[PinpointHook]):
         return response["EndpointsResponse"].get("Item", [])
 
     def _upload(self, s3: Any, folder: str, parts: Sequence[Any]) -> list[str]:
-        bucket, prefix = _split_s3(folder + "/")
-        wanted = {f"{prefix}{part.path.name}" for part in parts}
-        for _, stale in self._list_keys(s3, folder + "/"):
+        uris = [layout.segment_file_uri(folder, part.path.name) for part in parts]
+        wanted = {layout.split_s3(uri)[1] for uri in uris}
+        for bucket, stale in self._list_keys(s3, layout.folder(folder)):
             if stale not in wanted:  # a previous attempt wrote more parts
                 s3.delete_object(Bucket=bucket, Key=stale)
-        uris = []
-        for part in parts:
-            key = f"{prefix}{part.path.name}"
+        for part, uri in zip(parts, uris, strict=True):
+            bucket, key = layout.split_s3(uri)
             s3.upload_file(str(part.path), bucket, key)
-            uris.append(f"s3://{bucket}/{key}")
         return uris
 
     # ------------------------------------------------------------------ execute
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from personalize_logic.segments import (
-            EndpointCsvWriter,
-            EndpointIndex,
-            SegmentOutputSummary,
-            iter_segment_lines,
-            resolve_with_lookup,
-            segment_name,
-            write_user_ids,
-        )
-
         warn_end_of_support(self.log)
         when = self._timestamp(context)
         s3 = self._s3()
-        results: list[dict[str, Any]] = []
         with tempfile.TemporaryDirectory(prefix="pinpoint-resolve-") as tmp:
             work = Path(tmp)
             outputs = self._download_outputs(s3, work)
-            summary = SegmentOutputSummary()
-            distinct_users: set[str] = set()
-            for uri, local in outputs:  # pass 1: validate every line, count users
-                with local.open("rb") as handle:
-                    for line in iter_segment_lines(handle, source=uri):
-                        summary.add(line)
-                        if line.ok and len(distinct_users) < self.lookup_threshold:
-                            distinct_users.update(line.users)
-            self._report_errors(s3, summary)
-            use_lookup = len(distinct_users) < self.lookup_threshold
-            index = None
-            if self.csv_column == "Id" and not use_lookup:
-                index = EndpointIndex(
-                    self._export_endpoints(s3, work), work / "duckdb", channel_types=self.channel_types
-                )
-                self.log.info("Endpoint export holds %s endpoints with a user id", index.size)
+            distinct_users = self._check_outputs(s3, outputs)  # pass 1
+            index = self._endpoint_index(s3, work, distinct_users)
             try:
-                names: dict[str, str] = {}
-                for uri, local in outputs:  # pass 2: resolve each line, one segment per query
-                    with local.open("rb") as handle:
-                        for line in iter_segment_lines(handle, source=uri):
-                            if not line.ok or line.query is None:
-                                continue
-                            name = segment_name(
-                                line.query, line.query_kind, when, always_hash=self.always_hash_names
-                            )
-                            if name in names:
-                                raise AirflowException(
-                                    f"{uri}, line {line.line_number}: query {line.query!r} repeats "
-                                    f"(segment {name!r} already built from {names[name]})"
-                                )
-                            names[name] = f"{uri}, line {line.line_number}"
-                            writer = EndpointCsvWriter(
-                                work / "csv" / name,
-                                name,
-                                column=self.csv_column,
-                                max_bytes=self.max_csv_bytes,
-                            )
-                            if self.csv_column != "Id":
-                                resolved = write_user_ids(line.users, writer)
-                            elif index is not None:
-                                resolved = index.resolve(line.users, writer)
-                            else:
-                                resolved = resolve_with_lookup(
-                                    line.users, self._lookup, writer, self.channel_types
-                                )
-                            folder = _join(self.output_s3_uri, name)
-                            csv_uris = self._upload(s3, folder, resolved.parts)
-                            self.log.info(
-                                "Segment %s (%s): %s users, %s endpoints, %s users without endpoint, %s part(s)",
-                                name, line.query, resolved.users, resolved.endpoints,
-                                resolved.users_without_endpoint, len(csv_uris),
-                            )  # fmt: skip
-                            results.append(
-                                {
-                                    "segment_name": name,
-                                    "query": line.query,
-                                    "query_kind": line.query_kind,
-                                    "users": resolved.users,
-                                    "endpoints": resolved.endpoints,
-                                    "users_without_endpoint": resolved.users_without_endpoint,
-                                    "csv_uris": csv_uris,
-                                    "s3_url": folder + "/",
-                                    "column": self.csv_column,
-                                }
-                            )
+                return self._build_segments(s3, work, outputs, when, index)  # pass 2
             finally:
                 if index is not None:
                     index.close()
+
+    def _check_outputs(self, s3: Any, outputs: list[tuple[str, Path]]) -> int:
+        """Validate every output line, report the bad ones; the distinct users (up to the lookup threshold)."""
+        from personalize_logic.segments import SegmentOutputSummary, iter_segment_lines
+
+        summary = SegmentOutputSummary()
+        distinct_users: set[str] = set()
+        for uri, local in outputs:
+            with local.open("rb") as handle:
+                for line in iter_segment_lines(handle, source=uri):
+                    summary.add(line)
+                    if line.ok and len(distinct_users) < self.lookup_threshold:
+                        distinct_users.update(line.users)
+        self._report_errors(s3, summary)
+        return len(distinct_users)
+
+    def _endpoint_index(self, s3: Any, work: Path, distinct_users: int) -> EndpointIndex | None:
+        """The endpoint export joined in DuckDB, for large segments resolved to endpoint ids; else None."""
+        from personalize_logic.segments import EndpointIndex
+
+        if self.csv_column != "Id" or distinct_users < self.lookup_threshold:
+            return None
+        index = EndpointIndex(
+            self._export_endpoints(s3, work), work / "duckdb", channel_types=self.channel_types
+        )
+        self.log.info("Endpoint export holds %s endpoints with a user id", index.size)
+        return index
+
+    def _build_segments(
+        self,
+        s3: Any,
+        work: Path,
+        outputs: list[tuple[str, Path]],
+        when: datetime | str,
+        index: EndpointIndex | None,
+    ) -> list[dict[str, Any]]:
+        """One segment CSV folder per good output line; a query that repeats is an error."""
+        from personalize_logic.segments import iter_segment_lines, segment_name
+
+        results: list[dict[str, Any]] = []
+        names: dict[str, str] = {}
+        for uri, local in outputs:
+            with local.open("rb") as handle:
+                for line in iter_segment_lines(handle, source=uri):
+                    if not line.ok or line.query is None:
+                        continue
+                    name = segment_name(line.query, line.query_kind, when, always_hash=self.always_hash_names)
+                    if name in names:
+                        raise AirflowException(
+                            f"{uri}, line {line.line_number}: query {line.query!r} repeats "
+                            f"(segment {name!r} already built from {names[name]})"
+                        )
+                    names[name] = f"{uri}, line {line.line_number}"
+                    results.append(self._build_segment(s3, work, name, line, index))
         return results
+
+    def _build_segment(
+        self, s3: Any, work: Path, name: str, line: SegmentLine, index: EndpointIndex | None
+    ) -> dict[str, Any]:
+        from personalize_logic.segments import EndpointCsvWriter
+
+        writer = EndpointCsvWriter(
+            work / "csv" / name, name, column=self.csv_column, max_bytes=self.max_csv_bytes
+        )
+        resolved = self._resolve_users(line, writer, index)
+        folder = layout.segment_folder_uri(self.output_s3_uri, name)
+        csv_uris = self._upload(s3, folder, resolved.parts)
+        self.log.info(
+            "Segment %s (%s): %s users, %s endpoints, %s users without endpoint, %s part(s)",
+            name, line.query, resolved.users, resolved.endpoints, resolved.users_without_endpoint, len(csv_uris),
+        )  # fmt: skip
+        return {
+            "segment_name": name,
+            "query": line.query,
+            "query_kind": line.query_kind,
+            "users": resolved.users,
+            "endpoints": resolved.endpoints,
+            "users_without_endpoint": resolved.users_without_endpoint,
+            "csv_uris": csv_uris,
+            "s3_url": layout.folder(folder),
+            "column": self.csv_column,
+        }
+
+    def _resolve_users(
+        self, line: SegmentLine, writer: EndpointCsvWriter, index: EndpointIndex | None
+    ) -> ResolvedSegment:
+        """User ids as they are, or each user's endpoints (from the export, else looked up one by one)."""
+        from personalize_logic.segments import resolve_with_lookup, write_user_ids
+
+        if self.csv_column != "Id":
+            return write_user_ids(line.users, writer)
+        if index is not None:
+            return index.resolve(line.users, writer)
+        return resolve_with_lookup(line.users, self._lookup, writer, self.channel_types)
 
     def _report_errors(self, s3: Any, summary: Any) -> None:
         self.log.info(
@@ -355,7 +364,8 @@ class ResolveSegmentEndpointsOperator(AwsBaseOperator[PinpointHook]):
             return
         for line in summary.error_lines[:20]:
             self.log.warning("%s, line %s: %s", line.source, line.line_number, line.error)
-        bucket, key = _split_s3(_join(self.output_s3_uri, "_errors.jsonl"))
+        errors_uri = layout.segment_errors_uri(self.output_s3_uri)
+        bucket, key = layout.split_s3(errors_uri)
         body = "".join(
             json.dumps({"source": e.source, "line": e.line_number, "query": e.query, "error": e.error}) + "\n"
             for e in summary.error_lines
@@ -363,7 +373,7 @@ class ResolveSegmentEndpointsOperator(AwsBaseOperator[PinpointHook]):
         s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"))
         if self.fail_on_error_lines:
             raise AirflowException(
-                f"{len(summary.error_lines)} batch segment output line(s) carry errors; see s3://{bucket}/{key}"
+                f"{len(summary.error_lines)} batch segment output line(s) carry errors; see {errors_uri}"
             )
 
 
