@@ -110,7 +110,9 @@ class PinpointImportedSegmentDestination(AudienceDestination):
         self.if_exists = if_exists
 
     def prepare(self, segment: AudienceSegment) -> StagedAudience:
-        if not segment.s3_url.startswith("s3://"):
+        from personalize_logic.layout import is_s3_uri
+
+        if not is_s3_uri(segment.s3_url):
             raise ValueError(f"Pinpoint imports from S3 only; got {segment.s3_url!r}")
         if not segment.name:
             raise ValueError("The segment needs a name")

@@ -1055,8 +1055,10 @@ class PersonalizeBatchJobOperator(PersonalizeJobOperator):
     def build_request(self, name: str) -> dict[str, Any]:
         job_output = self.s3_config(self.job_output, "s3DataDestination")
         if self.append_job_name_to_output:
+            from personalize_logic.layout import batch_job_output_uri
+
             destination = job_output["s3DataDestination"]
-            destination["path"] = f"{destination['path'].rstrip('/')}/{name}/"
+            destination["path"] = batch_job_output_uri(destination["path"], name)
         request: dict[str, Any] = {
             "jobName": name,
             "solutionVersionArn": self.solution_version_arn,
