@@ -57,6 +57,7 @@ def log(message: str) -> None:
 def seed(stack: LocalStack, *, end_date: dt.date, days: int, bucket: str = BUCKET) -> dict[str, Any]:
     """Put the Bingewatch sample where the pipeline expects its inputs; return what was seeded."""
     from emulators.pinpoint.seed import seed_endpoints_from_csv
+    from personalize_logic import layout
     from personalize_logic.mparticle_generator import bingewatch_batches
 
     s3 = stack.client("s3")
@@ -71,7 +72,13 @@ def seed(stack: LocalStack, *, end_date: dt.date, days: int, bucket: str = BUCKE
     mpids = {user: str(mpid) for user, mpid in generated.mapping.items()}
 
     # Items as they are; users keyed by the same id Personalize sees in the interactions (the mpid).
-    s3.upload_file(str(DATA / "items.csv"), bucket, f"{PROJECT}/datasets/items/items.csv")
+    where = layout.BucketLayout(bucket, PROJECT)
+
+    def put(uri: str, body: bytes) -> None:
+        put_bucket, key = layout.split_s3(uri)
+        s3.put_object(Bucket=put_bucket, Key=key, Body=body)
+
+    put(layout.join(where.dataset_source_uri("items"), "items.csv"), (DATA / "items.csv").read_bytes())
     users = io.StringIO()
     with (DATA / "users.csv").open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -79,10 +86,8 @@ def seed(stack: LocalStack, *, end_date: dt.date, days: int, bucket: str = BUCKE
         writer.writeheader()
         for row in reader:
             writer.writerow({**row, "USER_ID": mpids.get(row["USER_ID"], row["USER_ID"])})
-    s3.put_object(Bucket=bucket, Key=f"{PROJECT}/datasets/users/users.csv", Body=users.getvalue().encode())
-    s3.upload_file(
-        str(DATA / "job_config.json"), bucket, f"{PROJECT}/batch/{SEGMENT_SOLUTION}/job_config.json"
-    )
+    put(layout.join(where.dataset_source_uri("users"), "users.csv"), users.getvalue().encode())
+    put(where.batch_job_config_uri(SEGMENT_SOLUTION), (DATA / "job_config.json").read_bytes())
 
     pinpoint = stack.client("pinpoint")
     app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "bingewatch"})["ApplicationResponse"]["Id"]

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import posixpath
 from pathlib import Path
 from typing import Any
+
+from personalize_logic import layout
+from personalize_logic.layout import BucketLayout, folder, split_s3
 
 
 def _s3_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -26,8 +30,9 @@ def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
 
 
 def _export(s3: Any, bucket: str, project: str) -> dict[str, Any]:
-    manifests = [k for k in _keys(s3, bucket, f"{project}/interactions/") if k.endswith("/_manifest.json")]
-    manifests = [k for k in manifests if k.count("/") == 3]  # the partition pointers, not run copies
+    root = layout.dataset_root_prefix(project, "interactions")
+    # the partition pointers, not the run folders' copies
+    manifests = [k for k in _keys(s3, bucket, root) if layout.is_manifest_key(k, project, "interactions")]
     rows = quarantined = out_of_interval = 0
     for key in manifests:
         manifest = _s3_json(s3, bucket, key) or {}
@@ -40,7 +45,7 @@ def _export(s3: Any, bucket: str, project: str) -> dict[str, Any]:
         "rows": rows,
         "quarantined": quarantined,
         "out_of_interval": out_of_interval,
-        "partitions_uri": f"s3://{bucket}/{project}/interactions/",
+        "partitions_uri": folder(BucketLayout(bucket, project).dataset_root_uri("interactions")),
     }
 
 
@@ -64,9 +69,8 @@ def _personalize(stack: Any, bucket: str, project: str) -> dict[str, Any]:
             continue
         version_arn = versions[0]["solutionVersionArn"]
         metrics = personalize.get_solution_metrics(solutionVersionArn=version_arn)["metrics"]
-        verdict = _s3_json(
-            s3, bucket, f"{project}/state/{solution['name']}/verdicts/{version_arn.rsplit('/', 1)[-1]}.json"
-        )
+        state = BucketLayout(bucket, project).solution_state_uri(solution["name"])
+        verdict = _s3_json(s3, bucket, split_s3(layout.verdict_uri(state, version_arn.rsplit("/", 1)[-1]))[1])
         training.append(
             {
                 "solution": solution["name"],
@@ -81,7 +85,10 @@ def _personalize(stack: Any, bucket: str, project: str) -> dict[str, Any]:
 
 def _batch_inference(stack: Any, bucket: str, project: str) -> dict[str, Any]:
     s3 = stack.client("s3")
-    outs = [k for k in _keys(s3, bucket, f"{project}/batch/") if "/inference/" in k and k.endswith(".out")]
+    batch_root = split_s3(folder(BucketLayout(bucket, project).batch_root_uri()))[1]
+    outs = [
+        k for k in _keys(s3, bucket, batch_root) if f"/{layout.BATCH_INFERENCE}/" in k and k.endswith(".out")
+    ]
     users = errors = 0
     scores: list[float] = []
     for key in outs:
@@ -97,7 +104,7 @@ def _batch_inference(stack: Any, bucket: str, project: str) -> dict[str, Any]:
     return {
         "users": users,
         "errors": errors,
-        "output_uri": f"s3://{bucket}/{outs[0].rsplit('/', 1)[0]}/" if outs else None,
+        "output_uri": folder(layout.s3_uri(bucket, posixpath.dirname(outs[0]))) if outs else None,
         "scores": scores[:20000],
     }
 
@@ -153,6 +160,7 @@ def collect_summary(
     stack: Any, airflow: Any, seeded: dict[str, Any], ran: dict[str, Any], *, bucket: str, project: str
 ) -> dict[str, Any]:
     s3 = stack.client("s3")
+    where = BucketLayout(bucket, project)
     personalize = _personalize(stack, bucket, project)
     summary: dict[str, Any] = {
         "project": project,
@@ -166,11 +174,11 @@ def collect_summary(
         "batch_inference": _batch_inference(stack, bucket, project),
         "segments": _segments(stack, seeded["pinpoint_application_id"]),
         "outputs": {
-            "interactions partitions": f"s3://{bucket}/{project}/interactions/",
-            "training snapshots": f"s3://{bucket}/{project}/snapshots/",
-            "batch outputs": f"s3://{bucket}/{project}/batch/",
-            "segment CSVs": f"s3://{bucket}/{project}/pinpoint/",
-            "quality-gate records": f"s3://{bucket}/{project}/state/",
+            "interactions partitions": folder(where.dataset_root_uri("interactions")),
+            "training snapshots": folder(where.snapshots_uri()),
+            "batch outputs": folder(where.batch_root_uri()),
+            "segment CSVs": folder(where.segment_root_uri()),
+            "quality-gate records": folder(where.state_root_uri()),
         },
     }
     interactions_import = [j for j in personalize["import"] if "interactions" in j["job_arn"]]
