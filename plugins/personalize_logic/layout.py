@@ -241,6 +241,10 @@ class BucketLayout:
         """The export's partitions of ``dataset`` (see :func:`partition_prefix`)."""
         return self.uri(dataset)
 
+    def partitions_pattern(self, dataset: str = "interactions") -> str:
+        """For people: ``s3://<bucket>/<prefix>/<dataset>/dt=YYYY-MM-DD/``."""
+        return folder(join(self.dataset_root_uri(dataset), "dt=YYYY-MM-DD"))
+
     def snapshots_uri(self) -> str:
         return self.uri("snapshots")
 
@@ -251,9 +255,13 @@ class BucketLayout:
     def batch_root_uri(self) -> str:
         return self.uri("batch")
 
-    def batch_input_uri(self, solution: str, run_key: str, name: str) -> str:
-        """The input of a batch job: ``users.json`` (inference) or ``queries.json`` (segments)."""
-        return self.uri("batch", solution, "input", run_key, name)
+    def batch_inference_input_uri(self, solution: str, run_key: str) -> str:
+        """Every user of the training snapshot, one ``{"userId": ...}`` per line."""
+        return self.uri("batch", solution, "input", run_key, "users.json")
+
+    def batch_segment_input_uri(self, solution: str, run_key: str) -> str:
+        """The run's segment queries, one JSON object per line."""
+        return self.uri("batch", solution, "input", run_key, "queries.json")
 
     def batch_inference_output_uri(self, solution: str) -> str:
         return self.uri("batch", solution, BATCH_INFERENCE)
@@ -361,14 +369,14 @@ def documented_patterns() -> dict[str, str]:
             "<prefix>", "<snapshot key>", "<dataset>", ds, part_name(0)
         ),
         "snapshot manifest": snapshot_manifest_key("<prefix>", "<snapshot key>", "<dataset>"),
-        "items / users to import": where.dataset_source_uri("<items|users>"),
+        "items / users to import": where.dataset_source_uri("<kind>"),
         "quality gate: verdict": verdict_uri(where.solution_state_uri("<solution>"), "<version id>"),
         "quality gate: accepted": accepted_version_uri(
             where.solution_state_uri("<solution>"), "<version id>"
         ),
         "quality gate: latest": latest_accepted_uri(where.solution_state_uri("<solution>")),
-        "batch inference input": where.batch_input_uri("<solution>", "<dag run key>", "users.json"),
-        "batch segment input": where.batch_input_uri("<solution>", "<dag run key>", "queries.json"),
+        "batch inference input": where.batch_inference_input_uri("<solution>", "<dag run key>"),
+        "batch segment input": where.batch_segment_input_uri("<solution>", "<dag run key>"),
         "batch segment default queries": where.batch_job_config_uri("<solution>"),
         "batch inference output": batch_job_output_uri(
             where.batch_inference_output_uri("<solution>"), "<job name>"
@@ -376,7 +384,7 @@ def documented_patterns() -> dict[str, str]:
         "batch segment output": batch_job_output_uri(
             where.batch_segment_output_uri("<solution>"), "<job name>"
         ),
-        "segment CSVs": folder(segment_folder_uri(segments, "<segment name>")),
+        "segment CSVs": segment_file_uri(segment_folder_uri(segments, "<segment name>"), "<csv part>"),
         "segment output errors": segment_errors_uri(segments),
         "endpoint export": endpoint_export_uri(segments),
         "mParticle checkpoint": checkpoint_uri(state, "<task run key>", "s3://b/<file>"),

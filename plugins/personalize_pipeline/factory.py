@@ -176,7 +176,7 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         "export",
         config_path,
         f"Exports the interactions of each data interval from **{export.source}** into "
-        f"`{bucket_layout(pipeline).dataset_root_uri()}/dt=YYYY-MM-DD/` (one atomic partition per "
+        f"`{bucket_layout(pipeline).partitions_pattern()}` (one atomic partition per "
         "interval; a rerun or a backfill replaces exactly that partition). Backfill with "
         f"`airflow backfill create --dag-id {cfg.project_id()}_export --from-date … --to-date …`.",
         # Airflow 3 turns a cron string into a CronTriggerTimetable, whose runs have an empty data
@@ -514,7 +514,7 @@ def _batch_inference_jobs(cfg: ProjectConfig, solution: SolutionConfig, found: d
         suffix = _job_suffix(solution, index, solution.batchInferenceJobs)
         input_uri = tasks.prepare_inference_input.override(task_id=f"inference_input_{suffix}")(
             resolved,
-            input_uri=where.batch_input_uri(solution.name, layout.DAG_RUN_KEY_TEMPLATE, "users.json"),
+            input_uri=where.batch_inference_input_uri(solution.name, layout.DAG_RUN_KEY_TEMPLATE),
             aws_conn_id=pipeline.awsConnId,
         )
         service = dict(job_cfg.serviceConfig)
@@ -545,7 +545,7 @@ def _batch_segment_jobs(cfg: ProjectConfig, solution: SolutionConfig, found: dic
         input_uri = tasks.prepare_segment_input.override(task_id=f"segment_input_{suffix}")(
             queries="{{ params.segment_queries | tojson }}",
             default_source=pipeline.batchSegment.jobInput or where.batch_job_config_uri(solution.name),
-            input_uri=where.batch_input_uri(solution.name, layout.DAG_RUN_KEY_TEMPLATE, "queries.json"),
+            input_uri=where.batch_segment_input_uri(solution.name, layout.DAG_RUN_KEY_TEMPLATE),
             aws_conn_id=pipeline.awsConnId,
         )
         service = dict(job_cfg.serviceConfig)
