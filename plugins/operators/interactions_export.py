@@ -266,17 +266,11 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
                     "No interactions for %s (%d files, %d events seen): publishing a header-only partition",
                     self.partition_date, stats.files, stats.events_seen,
                 )  # fmt: skip
-            quarantine_info = {
-                "records": stats.quarantine_records,
-                "share": round(stats.quarantine_share, 6),
-                "reasons": dict(stats.reasons),
-                "key": quarantine_key if extra else None,
-            }
             result = self._upload_and_publish(
                 bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=self.partition_date, key=key,
                 parts=parts, header=config.header, extra_files=extra,
                 interval=(str(self.interval_start), str(self.interval_end)),
-                stats=stats.as_dict(), quarantine=quarantine_info,
+                stats=stats.as_dict(), quarantine=_quarantine_summary(stats, quarantine_key if extra else None),
                 source={"bucket": source_bucket, "prefixes": _as_list(self.source_prefixes), "files": len(keys)},
             )  # fmt: skip
         result.update(
@@ -348,6 +342,16 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
             f"mParticle export of {self.partition_date} not published: {failure}. "
             f"Quarantine: {layout.s3_uri(self.bucket, quarantine_key)}"
         )
+
+
+def _quarantine_summary(stats: ExportStats, key: str | None) -> dict[str, Any]:
+    """The manifest's ``quarantine`` block: counts, reasons and the quarantine file (if written)."""
+    return {
+        "records": stats.quarantine_records,
+        "share": round(stats.quarantine_share, 6),
+        "reasons": dict(stats.reasons),
+        "key": key,
+    }
 
 
 def _csv_value(value: Any) -> Any:

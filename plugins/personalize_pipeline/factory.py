@@ -163,11 +163,6 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
     export = cfg.pipeline.export
     if export.source == "none":
         return None
-    from operators.interactions_export import (
-        MParticleBatchesToInteractionsOperator,
-        SqlToInteractionsOperator,
-    )
-
     pipeline = cfg.pipeline
     asset = assets(cfg)["interactions"]
     start = datetime.combine(export.startDate, datetime.min.time(), tzinfo=UTC)
@@ -187,37 +182,54 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         max_active_runs=4,
     ) as dag:
         if export.source == "mparticle" and export.mparticle:
-            source_bucket, source_key = layout.split_s3(export.mparticle.sourcePrefix)
-            MParticleBatchesToInteractionsOperator(
-                task_id="export_interactions",
-                bucket=pipeline.bucket,
-                prefix=pipeline.prefix,
-                source_bucket=source_bucket,
-                # mParticle lands files by arrival time: read the interval's folder and the next
-                # one, keep the events whose own time is inside the interval.
-                source_prefixes=[
-                    layout.mparticle_source_day_prefix(source_key, INTERVAL_DS),
-                    layout.mparticle_source_day_prefix(source_key, NEXT_DAY_DS),
-                ],
-                partition_date=INTERVAL_DS,
-                actions=export.mparticle.actions,
-                user_id_source=export.mparticle.userIdSource,
-                max_quarantine_share=export.mparticle.quarantineThreshold,
-                outlets=[asset],
-            )
+            _mparticle_export(cfg, asset)
         else:
-            source = export.sql or export.redshift
-            assert source is not None  # guaranteed by ExportConfig validation
-            SqlToInteractionsOperator(
-                task_id="export_interactions",
-                conn_id=source.connId,
-                sql=source.sqlFile,
-                bucket=pipeline.bucket,
-                prefix=pipeline.prefix,
-                partition_date=INTERVAL_DS,
-                outlets=[asset],
-            )
+            _sql_export(cfg, asset)
     return dag
+
+
+def _mparticle_export(cfg: ProjectConfig, asset: Asset) -> None:
+    from operators.interactions_export import MParticleBatchesToInteractionsOperator
+
+    pipeline = cfg.pipeline
+    mparticle = pipeline.export.mparticle
+    assert mparticle is not None  # guaranteed by ExportConfig validation
+    source_bucket, source_key = layout.split_s3(mparticle.sourcePrefix)
+    MParticleBatchesToInteractionsOperator(
+        task_id="export_interactions",
+        bucket=pipeline.bucket,
+        prefix=pipeline.prefix,
+        source_bucket=source_bucket,
+        # mParticle lands files by arrival time: read the interval's folder and the next
+        # one, keep the events whose own time is inside the interval.
+        source_prefixes=[
+            layout.mparticle_source_day_prefix(source_key, INTERVAL_DS),
+            layout.mparticle_source_day_prefix(source_key, NEXT_DAY_DS),
+        ],
+        partition_date=INTERVAL_DS,
+        actions=mparticle.actions,
+        user_id_source=mparticle.userIdSource,
+        max_quarantine_share=mparticle.quarantineThreshold,
+        outlets=[asset],
+    )
+
+
+def _sql_export(cfg: ProjectConfig, asset: Asset) -> None:
+    """SQL or Redshift: the query runs on the source's connection, rows stream into the partition."""
+    from operators.interactions_export import SqlToInteractionsOperator
+
+    pipeline = cfg.pipeline
+    source = pipeline.export.sql or pipeline.export.redshift
+    assert source is not None  # guaranteed by ExportConfig validation
+    SqlToInteractionsOperator(
+        task_id="export_interactions",
+        conn_id=source.connId,
+        sql=source.sqlFile,
+        bucket=pipeline.bucket,
+        prefix=pipeline.prefix,
+        partition_date=INTERVAL_DS,
+        outlets=[asset],
+    )
 
 
 # -------------------------------------------------------------------------------------------- train
