@@ -529,17 +529,16 @@ def _batch_inference_jobs(cfg: ProjectConfig, solution: SolutionConfig, found: d
             input_uri=where.batch_inference_input_uri(solution.name, layout.DAG_RUN_KEY_TEMPLATE),
             aws_conn_id=pipeline.awsConnId,
         )
-        service = dict(job_cfg.serviceConfig)
-        job = PersonalizeCreateBatchInferenceJobOperator(
+        job = _batch_job(
+            PersonalizeCreateBatchInferenceJobOperator,
+            job_cfg,
             task_id=f"batch_inference_{suffix}",
-            job_name_prefix=f"recs-{solution.name}"[:28],
+            job_name_prefix=f"recs-{solution.name}",
             solution_version_arn=resolved["solution_version_arn"],
             job_input=input_uri,
             job_output=where.batch_inference_output_uri(solution.name),
             role_arn=pipeline.roleArn,
-            num_results=service.pop("numResults", None) or "{{ params.num_results }}",
-            filter_arn=service.pop("filterArn", None),
-            create_kwargs=service,
+            default_num_results="{{ params.num_results }}",
         )
         _publish_batch_output(job, f"publish_recommendations_{suffix}", "recommendations", found)
 
@@ -560,20 +559,40 @@ def _batch_segment_jobs(cfg: ProjectConfig, solution: SolutionConfig, found: dic
             input_uri=where.batch_segment_input_uri(solution.name, layout.DAG_RUN_KEY_TEMPLATE),
             aws_conn_id=pipeline.awsConnId,
         )
-        service = dict(job_cfg.serviceConfig)
-        segment_job = PersonalizeCreateBatchSegmentJobOperator(
+        segment_job = _batch_job(
+            PersonalizeCreateBatchSegmentJobOperator,
+            job_cfg,
             task_id=f"batch_segment_{suffix}",
-            job_name_prefix=f"segments-{solution.name}"[:28],
+            job_name_prefix=f"segments-{solution.name}",
             solution_version_arn=resolved["solution_version_arn"],
             job_input=input_uri,
             job_output=where.batch_segment_output_uri(solution.name),
             role_arn=pipeline.roleArn,
-            num_results=service.pop("numResults", None),
-            filter_arn=service.pop("filterArn", None),
-            create_kwargs=service,
         )
         resolved >> segment_job
         _publish_batch_output(segment_job, f"publish_segments_{suffix}", "segments", found)
+
+
+def _batch_job(
+    operator: type,
+    job_cfg: Any,
+    *,
+    job_name_prefix: str,
+    default_num_results: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A batch job task: the config's ``numResults`` and ``filterArn`` as parameters, the rest passed as given."""
+    service = dict(job_cfg.serviceConfig)
+    num_results = service.pop("numResults", None)
+    if default_num_results is not None:
+        num_results = num_results or default_num_results
+    return operator(
+        job_name_prefix=job_name_prefix[:28],
+        num_results=num_results,
+        filter_arn=service.pop("filterArn", None),
+        create_kwargs=service,
+        **kwargs,
+    )
 
 
 def _publish_batch_output(job: Any, task_id: str, kind: str, found: dict[str, Asset]) -> None:
