@@ -13,12 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import task
 
-from personalize_logic.layout import (
-    accepted_version_uri,
-    latest_accepted_uri,
-    split_s3,
-    verdict_uri,
-)
+from personalize_logic.layout import accepted_version_uri, latest_accepted_uri, split_s3, verdict_uri
 from personalize_pipeline.records import read_json, version_id, write_json
 
 if TYPE_CHECKING:
