@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from botocore.exceptions import ClientError, WaiterError
 
 import operators.personalize as personalize_operators
-from hooks.personalize import RESOURCE_KINDS, PersonalizeHook
+from hooks.personalize import PersonalizeHook
 from operators.personalize import (
     PersonalizeBaseOperator,
     PersonalizeCreateBatchInferenceJobOperator,
@@ -31,17 +31,18 @@ from operators.personalize import (
     PersonalizeDefinitionMismatchError,
     first_difference,
 )
+from personalize_logic.facts.personalize import RESOURCE_KINDS
 from personalize_logic.naming import job_name
-from sensors.personalize import SENSORS
-from triggers.personalize import TRIGGERS
 
 from .conftest import (
     ARN_PREFIX,
     DATASET_ARN,
     DATASET_GROUP_ARN,
     ROLE_ARN,
+    SENSORS,
     SOLUTION_ARN,
     SOLUTION_VERSION_ARN,
+    TRIGGERS,
     make_context,
 )
 

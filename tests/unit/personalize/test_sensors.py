@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
-from hooks.personalize import RESOURCE_KINDS
-from sensors.personalize import SENSORS
-from triggers.personalize import TRIGGERS
+from personalize_logic.facts.personalize import RESOURCE_KINDS
 
-from .conftest import make_context
+from .conftest import SENSORS, TRIGGERS, make_context
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:x/mine"
 KINDS = sorted(SENSORS)

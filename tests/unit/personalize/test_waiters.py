@@ -8,8 +8,10 @@ from unittest import mock
 import botocore.exceptions
 import pytest
 
-from hooks.personalize import RESOURCE_KINDS, WAITER_FILE, PersonalizeHook
-from sensors.personalize import SENSORS
+from hooks.personalize import WAITER_FILE, PersonalizeHook
+from personalize_logic.facts.personalize import RESOURCE_KINDS
+
+from .conftest import SENSORS
 
 KINDS = sorted(RESOURCE_KINDS)
 ARN = "arn:aws:personalize:us-east-1:123456789012:thing/x"
