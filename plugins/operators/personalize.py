@@ -52,18 +52,7 @@ from links.personalize import (
     PersonalizeSolutionLink,
     PersonalizeSolutionVersionLink,
 )
-from personalize_logic.facts.personalize import (
-    BATCH_INFERENCE_JOB,
-    BATCH_SEGMENT_JOB,
-    CAMPAIGN,
-    DATASET,
-    DATASET_GROUP,
-    DATASET_IMPORT_JOB,
-    FILTER,
-    SOLUTION,
-    SOLUTION_VERSION,
-    PersonalizeResourceKind,
-)
+from personalize_logic.facts import personalize as facts
 from triggers.connection import connection_kwargs
 from triggers.personalize import (
     PersonalizeBaseTrigger,
@@ -164,7 +153,7 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
     ui_color = "#7ad1c4"
 
     #: The facts of what this operator creates: describe / list calls, ARN key, status sets, label.
-    resource: ClassVar[PersonalizeResourceKind]
+    resource: ClassVar[facts.PersonalizeResourceKind]
     #: The waiter (``waiters/personalize.json``) that waits for the created resource to be ACTIVE.
     waiter_name: ClassVar[str]
     #: The trigger deferred to while waiting (``deferrable=True``).
@@ -371,7 +360,7 @@ class PersonalizeCreateDatasetGroupOperator(PersonalizeNamedResourceOperator):
     (defaults: ``waiter_delay=30``, ``waiter_max_attempts=120``).
     """
 
-    resource = DATASET_GROUP
+    resource = facts.DATASET_GROUP
     waiter_name = "dataset_group_active"
     trigger_class = PersonalizeDatasetGroupActiveTrigger
     link_class = PersonalizeDatasetGroupLink
@@ -484,7 +473,7 @@ class PersonalizeCreateDatasetOperator(PersonalizeNamedResourceOperator):
     (defaults: ``waiter_delay=30``, ``waiter_max_attempts=120``).
     """
 
-    resource = DATASET
+    resource = facts.DATASET
     waiter_name = "dataset_active"
     trigger_class = PersonalizeDatasetActiveTrigger
     link_class = PersonalizeDatasetLink
@@ -547,7 +536,7 @@ class PersonalizeCreateFilterOperator(PersonalizeNamedResourceOperator):
     (defaults: ``waiter_delay=30``, ``waiter_max_attempts=120``).
     """
 
-    resource = FILTER
+    resource = facts.FILTER
     waiter_name = "filter_active"
     trigger_class = PersonalizeFilterActiveTrigger
     link_class = PersonalizeFilterLink
@@ -615,7 +604,7 @@ class PersonalizeCreateSolutionOperator(PersonalizeNamedResourceOperator):
     (defaults: ``waiter_delay=30``, ``waiter_max_attempts=120``).
     """
 
-    resource = SOLUTION
+    resource = facts.SOLUTION
     waiter_name = "solution_active"
     trigger_class = PersonalizeSolutionActiveTrigger
     link_class = PersonalizeSolutionLink
@@ -689,7 +678,7 @@ class PersonalizeCreateOrUpdateCampaignOperator(PersonalizeNamedResourceOperator
     (defaults: ``waiter_delay=60``, ``waiter_max_attempts=180``).
     """
 
-    resource = CAMPAIGN
+    resource = facts.CAMPAIGN
     waiter_name = "campaign_active"
     trigger_class = PersonalizeCampaignActiveTrigger
     link_class = PersonalizeCampaignLink
@@ -918,7 +907,7 @@ class PersonalizeCreateDatasetImportJobOperator(PersonalizeJobOperator):
     Returns the dataset import job ARN.
     """
 
-    resource = DATASET_IMPORT_JOB
+    resource = facts.DATASET_IMPORT_JOB
     waiter_name = "dataset_import_job_active"
     trigger_class = PersonalizeDatasetImportJobCompleteTrigger
     reuse_compared_fields = ("dataSource", "importMode")
@@ -992,7 +981,7 @@ class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
     ``waiter_max_attempts=1440``, i.e. 24 hours).
     """
 
-    resource = SOLUTION_VERSION
+    resource = facts.SOLUTION_VERSION
     waiter_name = "solution_version_active"
     trigger_class = PersonalizeSolutionVersionCompleteTrigger
     reuse_compared_fields = ("trainingMode",)
@@ -1138,7 +1127,7 @@ class PersonalizeCreateBatchInferenceJobOperator(PersonalizeBatchJobOperator):
     ``job_name`` and ``output_path`` hold its name and output prefix.
     """
 
-    resource = BATCH_INFERENCE_JOB
+    resource = facts.BATCH_INFERENCE_JOB
     waiter_name = "batch_inference_job_active"
     trigger_class = PersonalizeBatchInferenceJobCompleteTrigger
     link_class = PersonalizeBatchInferenceJobLink
@@ -1184,7 +1173,7 @@ class PersonalizeCreateBatchSegmentJobOperator(PersonalizeBatchJobOperator):
     ``job_name`` and ``output_path`` hold its name and output prefix.
     """
 
-    resource = BATCH_SEGMENT_JOB
+    resource = facts.BATCH_SEGMENT_JOB
     waiter_name = "batch_segment_job_active"
     trigger_class = PersonalizeBatchSegmentJobCompleteTrigger
     link_class = PersonalizeBatchSegmentJobLink

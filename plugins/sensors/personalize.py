@@ -22,19 +22,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, conf
 
 from hooks.personalize import PersonalizeHook
-from personalize_logic.facts.personalize import (
-    BATCH_INFERENCE_JOB,
-    BATCH_SEGMENT_JOB,
-    CAMPAIGN,
-    DATASET,
-    DATASET_GROUP,
-    DATASET_IMPORT_JOB,
-    FILTER,
-    SOLUTION,
-    SOLUTION_VERSION,
-    SUCCESS_STATES,
-    PersonalizeResourceKind,
-)
+from personalize_logic.facts import personalize as facts
 from triggers.connection import connection_kwargs
 from triggers.personalize import (
     PersonalizeBaseTrigger,
@@ -78,12 +66,12 @@ class PersonalizeBaseSensor(AwsBaseSensor[PersonalizeHook]):
     ui_color = "#7ad1c4"
 
     #: The facts of the resource watched: describe call, status query, label.
-    resource: ClassVar[PersonalizeResourceKind]
+    resource: ClassVar[facts.PersonalizeResourceKind]
     #: The trigger deferred to (the one the operators of this resource use).
     trigger_class: ClassVar[type[PersonalizeBaseTrigger]]
     INTERMEDIATE_STATES: ClassVar[tuple[str, ...]] = ()
     FAILURE_STATES: ClassVar[tuple[str, ...]] = ()
-    SUCCESS_STATES: ClassVar[tuple[str, ...]] = SUCCESS_STATES
+    SUCCESS_STATES: ClassVar[tuple[str, ...]] = facts.SUCCESS_STATES
 
     def __init__(
         self,
@@ -144,37 +132,37 @@ class PersonalizeBaseSensor(AwsBaseSensor[PersonalizeHook]):
 class PersonalizeDatasetGroupSensor(PersonalizeBaseSensor):
     """Wait for a dataset group to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    resource = DATASET_GROUP
+    resource = facts.DATASET_GROUP
     trigger_class = PersonalizeDatasetGroupActiveTrigger
-    INTERMEDIATE_STATES = DATASET_GROUP.intermediate_states
-    FAILURE_STATES = DATASET_GROUP.failure_states
+    INTERMEDIATE_STATES = facts.DATASET_GROUP.intermediate_states
+    FAILURE_STATES = facts.DATASET_GROUP.failure_states
 
 
 class PersonalizeDatasetSensor(PersonalizeBaseSensor):
     """Wait for a dataset to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    resource = DATASET
+    resource = facts.DATASET
     trigger_class = PersonalizeDatasetActiveTrigger
-    INTERMEDIATE_STATES = DATASET.intermediate_states
-    FAILURE_STATES = DATASET.failure_states
+    INTERMEDIATE_STATES = facts.DATASET.intermediate_states
+    FAILURE_STATES = facts.DATASET.failure_states
 
 
 class PersonalizeFilterSensor(PersonalizeBaseSensor):
     """Wait for a filter to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    resource = FILTER
+    resource = facts.FILTER
     trigger_class = PersonalizeFilterActiveTrigger
-    INTERMEDIATE_STATES = FILTER.intermediate_states
-    FAILURE_STATES = FILTER.failure_states
+    INTERMEDIATE_STATES = facts.FILTER.intermediate_states
+    FAILURE_STATES = facts.FILTER.failure_states
 
 
 class PersonalizeSolutionSensor(PersonalizeBaseSensor):
     """Wait for a solution to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    resource = SOLUTION
+    resource = facts.SOLUTION
     trigger_class = PersonalizeSolutionActiveTrigger
-    INTERMEDIATE_STATES = SOLUTION.intermediate_states
-    FAILURE_STATES = SOLUTION.failure_states
+    INTERMEDIATE_STATES = facts.SOLUTION.intermediate_states
+    FAILURE_STATES = facts.SOLUTION.failure_states
 
 
 class PersonalizeCampaignSensor(PersonalizeBaseSensor):
@@ -185,19 +173,19 @@ class PersonalizeCampaignSensor(PersonalizeBaseSensor):
     ``UpdateCampaign`` is deploying a new solution version the campaign itself stays ACTIVE.
     """
 
-    resource = CAMPAIGN
+    resource = facts.CAMPAIGN
     trigger_class = PersonalizeCampaignActiveTrigger
-    INTERMEDIATE_STATES = CAMPAIGN.intermediate_states
-    FAILURE_STATES = CAMPAIGN.failure_states
+    INTERMEDIATE_STATES = facts.CAMPAIGN.intermediate_states
+    FAILURE_STATES = facts.CAMPAIGN.failure_states
 
 
 class PersonalizeDatasetImportJobSensor(PersonalizeBaseSensor):
     """Wait for a dataset import job to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    resource = DATASET_IMPORT_JOB
+    resource = facts.DATASET_IMPORT_JOB
     trigger_class = PersonalizeDatasetImportJobCompleteTrigger
-    INTERMEDIATE_STATES = DATASET_IMPORT_JOB.intermediate_states
-    FAILURE_STATES = DATASET_IMPORT_JOB.failure_states
+    INTERMEDIATE_STATES = facts.DATASET_IMPORT_JOB.intermediate_states
+    FAILURE_STATES = facts.DATASET_IMPORT_JOB.failure_states
 
 
 class PersonalizeSolutionVersionSensor(PersonalizeBaseSensor):
@@ -207,25 +195,25 @@ class PersonalizeSolutionVersionSensor(PersonalizeBaseSensor):
     ``CREATE STOPPING`` and ``CREATE STOPPED`` fail the sensor: a stopped version never becomes ACTIVE.
     """
 
-    resource = SOLUTION_VERSION
+    resource = facts.SOLUTION_VERSION
     trigger_class = PersonalizeSolutionVersionCompleteTrigger
-    INTERMEDIATE_STATES = SOLUTION_VERSION.intermediate_states
-    FAILURE_STATES = SOLUTION_VERSION.failure_states
+    INTERMEDIATE_STATES = facts.SOLUTION_VERSION.intermediate_states
+    FAILURE_STATES = facts.SOLUTION_VERSION.failure_states
 
 
 class PersonalizeBatchInferenceJobSensor(PersonalizeBaseSensor):
     """Wait for a batch inference job to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    resource = BATCH_INFERENCE_JOB
+    resource = facts.BATCH_INFERENCE_JOB
     trigger_class = PersonalizeBatchInferenceJobCompleteTrigger
-    INTERMEDIATE_STATES = BATCH_INFERENCE_JOB.intermediate_states
-    FAILURE_STATES = BATCH_INFERENCE_JOB.failure_states
+    INTERMEDIATE_STATES = facts.BATCH_INFERENCE_JOB.intermediate_states
+    FAILURE_STATES = facts.BATCH_INFERENCE_JOB.failure_states
 
 
 class PersonalizeBatchSegmentJobSensor(PersonalizeBaseSensor):
     """Wait for a batch segment job to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    resource = BATCH_SEGMENT_JOB
+    resource = facts.BATCH_SEGMENT_JOB
     trigger_class = PersonalizeBatchSegmentJobCompleteTrigger
-    INTERMEDIATE_STATES = BATCH_SEGMENT_JOB.intermediate_states
-    FAILURE_STATES = BATCH_SEGMENT_JOB.failure_states
+    INTERMEDIATE_STATES = facts.BATCH_SEGMENT_JOB.intermediate_states
+    FAILURE_STATES = facts.BATCH_SEGMENT_JOB.failure_states

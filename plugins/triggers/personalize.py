@@ -21,18 +21,7 @@ from typing import Any, ClassVar
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
 from hooks.personalize import PersonalizeHook
-from personalize_logic.facts.personalize import (
-    BATCH_INFERENCE_JOB,
-    BATCH_SEGMENT_JOB,
-    CAMPAIGN,
-    DATASET,
-    DATASET_GROUP,
-    DATASET_IMPORT_JOB,
-    FILTER,
-    SOLUTION,
-    SOLUTION_VERSION,
-    PersonalizeResourceKind,
-)
+from personalize_logic.facts import personalize as facts
 
 
 class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):
@@ -50,7 +39,7 @@ class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):
 
     aws_hook_class = PersonalizeHook
     #: The facts of the resource waited for: waiter name, ARN parameter, status queries, label.
-    resource: ClassVar[PersonalizeResourceKind]
+    resource: ClassVar[facts.PersonalizeResourceKind]
     #: ``resource.kind``, set on each subclass.
     kind: ClassVar[str]
 
@@ -91,52 +80,52 @@ class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):
 class PersonalizeDatasetGroupActiveTrigger(PersonalizeBaseTrigger):
     """Wait until a dataset group is ACTIVE."""
 
-    resource = DATASET_GROUP
+    resource = facts.DATASET_GROUP
 
 
 class PersonalizeDatasetActiveTrigger(PersonalizeBaseTrigger):
     """Wait until a dataset is ACTIVE."""
 
-    resource = DATASET
+    resource = facts.DATASET
 
 
 class PersonalizeFilterActiveTrigger(PersonalizeBaseTrigger):
     """Wait until a filter is ACTIVE."""
 
-    resource = FILTER
+    resource = facts.FILTER
 
 
 class PersonalizeSolutionActiveTrigger(PersonalizeBaseTrigger):
     """Wait until a solution is ACTIVE."""
 
-    resource = SOLUTION
+    resource = facts.SOLUTION
 
 
 class PersonalizeCampaignActiveTrigger(PersonalizeBaseTrigger):
     """Wait until a campaign, and its latest update, is ACTIVE."""
 
-    resource = CAMPAIGN
+    resource = facts.CAMPAIGN
 
 
 class PersonalizeDatasetImportJobCompleteTrigger(PersonalizeBaseTrigger):
     """Wait until a dataset import job is ACTIVE."""
 
-    resource = DATASET_IMPORT_JOB
+    resource = facts.DATASET_IMPORT_JOB
 
 
 class PersonalizeSolutionVersionCompleteTrigger(PersonalizeBaseTrigger):
     """Wait until a solution version is trained (ACTIVE)."""
 
-    resource = SOLUTION_VERSION
+    resource = facts.SOLUTION_VERSION
 
 
 class PersonalizeBatchInferenceJobCompleteTrigger(PersonalizeBaseTrigger):
     """Wait until a batch inference job is ACTIVE."""
 
-    resource = BATCH_INFERENCE_JOB
+    resource = facts.BATCH_INFERENCE_JOB
 
 
 class PersonalizeBatchSegmentJobCompleteTrigger(PersonalizeBaseTrigger):
     """Wait until a batch segment job is ACTIVE."""
 
-    resource = BATCH_SEGMENT_JOB
+    resource = facts.BATCH_SEGMENT_JOB
