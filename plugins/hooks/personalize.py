@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -13,102 +12,11 @@ from typing import Any
 import jmespath
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from personalize_logic.facts.personalize import JOB_KINDS, RESOURCE_KINDS
+
 WAITER_FILE = Path(__file__).resolve().parents[1] / "waiters" / "personalize.json"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class PersonalizeResourceKind:
-    """
-    API facts about one kind of Personalize resource (the names are the real boto3 names).
-
-    :param kind: Short key used across this package, e.g. ``"batch_inference_job"``.
-    :param describe_method: boto3 method describing one resource.
-    :param arn_param: Request / response key of the resource's ARN, e.g. ``"batchInferenceJobArn"``.
-    :param describe_key: Key of the resource object in the describe response.
-    :param list_method: boto3 method listing resources of this kind.
-    :param list_key: Key of the summaries in the list response.
-    :param list_parent_param: Request parameter of the list call that filters by parent ARN.
-    :param name_key: Key holding the name in a list summary (``None``: not in the summary, describe).
-    :param waiter_name: The waiter in ``waiters/personalize.json`` waiting for ``ACTIVE``.
-    :param label: Human-readable name used in log and error messages.
-    """
-
-    kind: str
-    describe_method: str
-    arn_param: str
-    describe_key: str
-    list_method: str
-    list_key: str
-    list_parent_param: str | None
-    name_key: str | None
-    waiter_name: str
-    label: str
-
-    @property
-    def status_query(self) -> str:
-        """JMESPath to the status in the describe response (the same expression the waiter uses)."""
-        if self.kind == "campaign":
-            # A campaign being updated stays ACTIVE itself; the update carries the status that matters.
-            return "campaign.latestCampaignUpdate.status || campaign.status"
-        return f"{self.describe_key}.status"
-
-    @property
-    def failure_reason_query(self) -> str:
-        """JMESPath to AWS's ``failureReason`` in the describe response."""
-        if self.kind == "campaign":
-            return "campaign.latestCampaignUpdate.failureReason || campaign.failureReason"
-        return f"{self.describe_key}.failureReason"
-
-
-RESOURCE_KINDS: dict[str, PersonalizeResourceKind] = {
-    spec.kind: spec
-    for spec in (
-        PersonalizeResourceKind(
-            "dataset_group", "describe_dataset_group", "datasetGroupArn", "datasetGroup",
-            "list_dataset_groups", "datasetGroups", None, "name", "dataset_group_active", "dataset group",
-        ),
-        PersonalizeResourceKind(
-            "dataset", "describe_dataset", "datasetArn", "dataset",
-            "list_datasets", "datasets", "datasetGroupArn", "name", "dataset_active", "dataset",
-        ),
-        PersonalizeResourceKind(
-            "filter", "describe_filter", "filterArn", "filter",
-            "list_filters", "Filters", "datasetGroupArn", "name", "filter_active", "filter",
-        ),
-        PersonalizeResourceKind(
-            "solution", "describe_solution", "solutionArn", "solution",
-            "list_solutions", "solutions", "datasetGroupArn", "name", "solution_active", "solution",
-        ),
-        PersonalizeResourceKind(
-            "campaign", "describe_campaign", "campaignArn", "campaign",
-            "list_campaigns", "campaigns", "solutionArn", "name", "campaign_active", "campaign",
-        ),
-        PersonalizeResourceKind(
-            "dataset_import_job", "describe_dataset_import_job", "datasetImportJobArn", "datasetImportJob",
-            "list_dataset_import_jobs", "datasetImportJobs", "datasetArn", "jobName",
-            "dataset_import_job_active", "dataset import job",
-        ),
-        PersonalizeResourceKind(
-            "solution_version", "describe_solution_version", "solutionVersionArn", "solutionVersion",
-            "list_solution_versions", "solutionVersions", "solutionArn", None,
-            "solution_version_active", "solution version",
-        ),
-        PersonalizeResourceKind(
-            "batch_inference_job", "describe_batch_inference_job", "batchInferenceJobArn", "batchInferenceJob",
-            "list_batch_inference_jobs", "batchInferenceJobs", "solutionVersionArn", "jobName",
-            "batch_inference_job_active", "batch inference job",
-        ),
-        PersonalizeResourceKind(
-            "batch_segment_job", "describe_batch_segment_job", "batchSegmentJobArn", "batchSegmentJob",
-            "list_batch_segment_jobs", "batchSegmentJobs", "solutionVersionArn", "jobName",
-            "batch_segment_job_active", "batch segment job",
-        ),
-    )
-}  # fmt: skip
-
-JOB_KINDS = ("dataset_import_job", "solution_version", "batch_inference_job", "batch_segment_job")
 
 
 class PersonalizeHook(AwsBaseHook):
@@ -120,7 +28,9 @@ class PersonalizeHook(AwsBaseHook):
     several calls: finding a resource or a job by name (paginated ``list_*``, filtered by parent ARN).
 
     The hook ships its own waiters (``plugins/waiters/personalize.json``; botocore has none for
-    Personalize): ``hook.get_waiter("batch_inference_job_active")`` etc.
+    Personalize): ``hook.get_waiter("batch_inference_job_active")`` etc. The generic helpers take a
+    ``kind`` (a key of :data:`personalize_logic.facts.personalize.RESOURCE_KINDS`), whose record names
+    the describe / list calls, keys and status query.
 
     Additional arguments (such as ``aws_conn_id``) may be specified and
     are passed down to the underlying AwsBaseHook.
@@ -158,7 +68,7 @@ class PersonalizeHook(AwsBaseHook):
             request["nextToken"] = token
 
     def describe_response(self, kind: str, arn: str) -> dict[str, Any]:
-        """Call ``describe_*`` for one resource of ``kind`` (a key of :data:`RESOURCE_KINDS`)."""
+        """Call ``describe_*`` for one resource of ``kind`` (a key of ``RESOURCE_KINDS``)."""
         spec = RESOURCE_KINDS[kind]
         return getattr(self.conn, spec.describe_method)(**{spec.arn_param: arn})
 
@@ -183,7 +93,7 @@ class PersonalizeHook(AwsBaseHook):
         """
         Return the ARN of the resource of ``kind`` called ``name`` under ``parent_arn``, or ``None``.
 
-        :param kind: A key of :data:`RESOURCE_KINDS`.
+        :param kind: A key of ``RESOURCE_KINDS``.
         :param name: The resource name (``jobName`` for jobs, ``name`` otherwise).
         :param parent_arn: Parent filter of the list call (dataset group, dataset, solution or
             solution version ARN); ``None`` lists everything (only meaningful for dataset groups,

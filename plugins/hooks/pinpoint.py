@@ -16,6 +16,8 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from personalize_logic.facts.pinpoint import FAILURE_STATES
+
 WAITER_FILE = Path(__file__).resolve().parents[1] / "waiters" / "pinpoint.json"
 
 
@@ -70,14 +72,12 @@ class PinpointHook(AwsBaseHook):
         """
         The newest import job that defines or updates the segment called ``segment_name``, or ``None``.
 
-        Jobs that FAILED are skipped (a retry after a failure creates a new job).
+        Jobs in a failure state (FAILING, FAILED) are skipped (a retry after a failure creates a new job).
         """
         found: list[dict[str, Any]] = []
         for job in self.iter_import_jobs(application_id):
-            if job.get("Definition", {}).get("SegmentName") == segment_name and job.get("JobStatus") not in (
-                "FAILED",
-                "FAILING",
-            ):
+            definition = job.get("Definition", {})
+            if definition.get("SegmentName") == segment_name and job.get("JobStatus") not in FAILURE_STATES:
                 found.append(job)
         found.sort(key=lambda job: str(job.get("CreationDate", "")), reverse=True)
         return found[0] if found else None
@@ -94,7 +94,7 @@ class PinpointHook(AwsBaseHook):
             job
             for job in self.iter_export_jobs(application_id)
             if job.get("Definition", {}).get("S3UrlPrefix") == s3_url_prefix
-            and job.get("JobStatus") not in ("FAILED", "FAILING")
+            and job.get("JobStatus") not in FAILURE_STATES
         ]
         found.sort(key=lambda job: str(job.get("CreationDate", "")), reverse=True)
         return found[0] if found else None

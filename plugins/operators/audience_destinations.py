@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowException
 from botocore.exceptions import WaiterError
 
+from personalize_logic.facts.pinpoint import describe_failure
+
 if TYPE_CHECKING:
     from hooks.pinpoint import PinpointHook
 
@@ -147,8 +149,6 @@ class PinpointImportedSegmentDestination(AudienceDestination):
         ]
 
     def failure_message(self, job_id: str, extra: str = "") -> str:
-        from sensors.pinpoint import describe_failure
-
         job = self.get_job(job_id)
         return f"Pinpoint import job {job_id} did not complete: {describe_failure(job)}{extra}"
 

@@ -14,8 +14,11 @@ Two families:
   and waits on it (``if_job_exists="reuse"``, default) instead of starting and paying for a second
   one; ``if_job_exists="fail"`` raises instead.
 
-Waiting: ``deferrable=True`` defers to a trigger of ``triggers.personalize``; otherwise
-``wait_for_completion=True`` polls with the custom waiters of ``waiters/personalize.json``.
+Each operator names its create call (``create``), its waiter (``waiter_name``, in
+``waiters/personalize.json``) and its trigger (``trigger_class``, in ``triggers.personalize``);
+``resource`` names the facts of what it creates (``personalize_logic.facts.personalize``: the
+describe / list calls and the status sets). Waiting: ``deferrable=True`` defers to the trigger;
+otherwise ``wait_for_completion=True`` polls with the waiter.
 
 A resource that fails in AWS raises :class:`AirflowFailException` (a subclass of ``AirflowException``)
 whose message contains AWS's ``failureReason``. It is a *fail* exception on purpose: the job name is
@@ -35,7 +38,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, conf
 from botocore.exceptions import ClientError, WaiterError
 
-from hooks.personalize import RESOURCE_KINDS, PersonalizeHook, PersonalizeResourceKind
+from hooks.personalize import PersonalizeHook
 from links.personalize import (
     PersonalizeBaseLink,
     PersonalizeBatchInferenceJobLink,
@@ -48,6 +51,20 @@ from links.personalize import (
     PersonalizeSchemaLink,
     PersonalizeSolutionLink,
     PersonalizeSolutionVersionLink,
+)
+from personalize_logic.facts import personalize as facts
+from triggers.connection import connection_kwargs
+from triggers.personalize import (
+    PersonalizeBaseTrigger,
+    PersonalizeBatchInferenceJobCompleteTrigger,
+    PersonalizeBatchSegmentJobCompleteTrigger,
+    PersonalizeCampaignActiveTrigger,
+    PersonalizeDatasetActiveTrigger,
+    PersonalizeDatasetGroupActiveTrigger,
+    PersonalizeDatasetImportJobCompleteTrigger,
+    PersonalizeFilterActiveTrigger,
+    PersonalizeSolutionActiveTrigger,
+    PersonalizeSolutionVersionCompleteTrigger,
 )
 
 # The DAG files import this module on every parse; the modules only execute() needs are imported
@@ -135,11 +152,15 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
     aws_hook_class = PersonalizeHook
     ui_color = "#7ad1c4"
 
-    #: Key of ``hooks.personalize.RESOURCE_KINDS`` this operator creates.
-    kind: ClassVar[str]
+    #: The facts of what this operator creates: describe / list calls, ARN key, status sets, label.
+    resource: ClassVar[facts.PersonalizeResourceKind]
+    #: The waiter (``waiters/personalize.json``) that waits for the created resource to be ACTIVE.
+    waiter_name: ClassVar[str]
+    #: The trigger deferred to while waiting (``deferrable=True``).
+    trigger_class: ClassVar[type[PersonalizeBaseTrigger]]
     #: Console link persisted for the created resource.
     link_class: ClassVar[type[PersonalizeBaseLink]]
-    #: Overrides the label of ``kind`` in messages (for resources outside ``RESOURCE_KINDS``).
+    #: Overrides the label of ``resource`` in messages (for resources without a status: schemas).
     resource_label: ClassVar[str | None] = None
 
     def __init__(
@@ -162,25 +183,13 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
     # -------------------------------------------------------------- helpers
 
     @property
-    def spec(self) -> PersonalizeResourceKind:
-        return RESOURCE_KINDS[self.kind]
-
-    @property
     def label(self) -> str:
         """Human-readable resource name for messages, e.g. ``"batch inference job"``."""
-        return self.resource_label or self.spec.label
+        return self.resource_label or self.resource.label
 
-    @property
-    def failure_states(self) -> tuple[str, ...]:
-        from sensors.personalize import SENSORS
-
-        return SENSORS[self.kind].FAILURE_STATES
-
-    @property
-    def intermediate_states(self) -> tuple[str, ...]:
-        from sensors.personalize import SENSORS
-
-        return SENSORS[self.kind].INTERMEDIATE_STATES
+    def create(self, request: dict[str, Any]) -> str:
+        """The one ``create_*`` call: send ``request``, return the new resource's ARN."""
+        raise NotImplementedError
 
     def with_create_kwargs(self, request: dict[str, Any]) -> dict[str, Any]:
         """
@@ -212,10 +221,10 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
 
     def raise_not_active(self, arn: str, detail: str) -> NoReturn:
         """After a waiter / trigger error: describe the resource and raise the most useful error."""
-        status, reason, _ = self.hook.get_status(self.kind, arn)
-        if status in self.failure_states:
+        status, reason, _ = self.hook.get_status(self.resource.kind, arn)
+        if status in self.resource.failure_states:
             self.raise_failed(arn, status, reason)
-        if status in self.intermediate_states:
+        if status in self.resource.intermediate_states:
             raise AirflowException(
                 f"Amazon Personalize {self.label} {arn} is still {status!r} after "
                 f"{self.waiter_max_attempts} checks every {self.waiter_delay}s. It keeps running in AWS; "
@@ -230,8 +239,8 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
         """Poll synchronously with the custom waiter; raise with the failureReason on failure."""
         self.log.info("Waiting for Amazon Personalize %s %s to be ACTIVE", self.label, arn)
         try:
-            self.hook.get_waiter(self.spec.waiter_name).wait(
-                **{self.spec.arn_param: arn},
+            self.hook.get_waiter(self.waiter_name).wait(
+                **{self.resource.arn_param: arn},
                 WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
             )
         except WaiterError as error:
@@ -239,19 +248,14 @@ class PersonalizeBaseOperator(AwsBaseOperator[PersonalizeHook]):
 
     def wait_or_defer(self, arn: str) -> None:
         """The one wait switch: defer, wait synchronously, or return at once."""
-        from triggers.personalize import TRIGGERS
-
         if self.deferrable:
             self.log.info("Deferring until Amazon Personalize %s %s is ACTIVE", self.label, arn)
             self.defer(
-                trigger=TRIGGERS[self.kind](
+                trigger=self.trigger_class(
                     arn=arn,
                     waiter_delay=self.waiter_delay,
                     waiter_max_attempts=self.waiter_max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
+                    **connection_kwargs(self),
                 ),
                 method_name="execute_complete",
             )
@@ -322,11 +326,6 @@ class PersonalizeNamedResourceOperator(PersonalizeBaseOperator):
             return self.result(context, arn)
         return self.reuse(context, arn, request)
 
-    def create(self, request: dict[str, Any]) -> str:
-        spec = self.spec
-        create_method = spec.describe_method.replace("describe_", "create_", 1)
-        return getattr(self.hook.conn, create_method)(**request)[spec.arn_param]
-
     def reuse(self, context: Context, arn: str, request: dict[str, Any]) -> Any:
         """An existing resource with this name: check its definition and status, then wait or return."""
         existing = self.describe_existing(arn)
@@ -335,15 +334,15 @@ class PersonalizeNamedResourceOperator(PersonalizeBaseOperator):
         self.persist_link(context, arn)
         if not self.has_status:
             return self.result(context, arn)
-        status, reason, _ = self.hook.get_status(self.kind, arn)
-        if status in self.failure_states:
+        status, reason, _ = self.hook.get_status(self.resource.kind, arn)
+        if status in self.resource.failure_states:
             self.raise_failed(arn, status, reason)
-        if status != "ACTIVE":
+        if status not in self.resource.success_states:
             self.wait_or_defer(arn)
         return self.result(context, arn)
 
     def describe_existing(self, arn: str) -> dict[str, Any]:
-        return self.hook.describe(self.kind, arn)
+        return self.hook.describe(self.resource.kind, arn)
 
 
 class PersonalizeCreateDatasetGroupOperator(PersonalizeNamedResourceOperator):
@@ -361,7 +360,9 @@ class PersonalizeCreateDatasetGroupOperator(PersonalizeNamedResourceOperator):
     (defaults: ``waiter_delay=30``, ``waiter_max_attempts=120``).
     """
 
-    kind = "dataset_group"
+    resource = facts.DATASET_GROUP
+    waiter_name = "dataset_group_active"
+    trigger_class = PersonalizeDatasetGroupActiveTrigger
     link_class = PersonalizeDatasetGroupLink
     operator_extra_links = (PersonalizeDatasetGroupLink(),)
     template_fields: Sequence[str] = aws_template_fields(
@@ -397,6 +398,9 @@ class PersonalizeCreateDatasetGroupOperator(PersonalizeNamedResourceOperator):
             "tags": self.tags,
         }
         return request
+
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_dataset_group(**request)["datasetGroupArn"]
 
     def find_existing(self) -> str | None:
         return self.hook.find_dataset_group_arn(self.name)
@@ -469,7 +473,9 @@ class PersonalizeCreateDatasetOperator(PersonalizeNamedResourceOperator):
     (defaults: ``waiter_delay=30``, ``waiter_max_attempts=120``).
     """
 
-    kind = "dataset"
+    resource = facts.DATASET
+    waiter_name = "dataset_active"
+    trigger_class = PersonalizeDatasetActiveTrigger
     link_class = PersonalizeDatasetLink
     operator_extra_links = (PersonalizeDatasetLink(),)
     template_fields: Sequence[str] = aws_template_fields(
@@ -506,6 +512,9 @@ class PersonalizeCreateDatasetOperator(PersonalizeNamedResourceOperator):
         }
         return request
 
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_dataset(**request)["datasetArn"]
+
     def comparable(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"name": request["name"], "schemaArn": request["schemaArn"]}
 
@@ -527,7 +536,9 @@ class PersonalizeCreateFilterOperator(PersonalizeNamedResourceOperator):
     (defaults: ``waiter_delay=30``, ``waiter_max_attempts=120``).
     """
 
-    kind = "filter"
+    resource = facts.FILTER
+    waiter_name = "filter_active"
+    trigger_class = PersonalizeFilterActiveTrigger
     link_class = PersonalizeFilterLink
     operator_extra_links = (PersonalizeFilterLink(),)
     template_fields: Sequence[str] = aws_template_fields(
@@ -561,6 +572,9 @@ class PersonalizeCreateFilterOperator(PersonalizeNamedResourceOperator):
         }
         return request
 
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_filter(**request)["filterArn"]
+
     def find_existing(self) -> str | None:
         return self.hook.find_filter_arn(self.dataset_group_arn, self.name)
 
@@ -590,7 +604,9 @@ class PersonalizeCreateSolutionOperator(PersonalizeNamedResourceOperator):
     (defaults: ``waiter_delay=30``, ``waiter_max_attempts=120``).
     """
 
-    kind = "solution"
+    resource = facts.SOLUTION
+    waiter_name = "solution_active"
+    trigger_class = PersonalizeSolutionActiveTrigger
     link_class = PersonalizeSolutionLink
     operator_extra_links = (PersonalizeSolutionLink(),)
     template_fields: Sequence[str] = aws_template_fields(
@@ -636,6 +652,9 @@ class PersonalizeCreateSolutionOperator(PersonalizeNamedResourceOperator):
         }
         return request
 
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_solution(**request)["solutionArn"]
+
     def find_existing(self) -> str | None:
         return self.hook.find_solution_arn(self.dataset_group_arn, self.name)
 
@@ -659,7 +678,9 @@ class PersonalizeCreateOrUpdateCampaignOperator(PersonalizeNamedResourceOperator
     (defaults: ``waiter_delay=60``, ``waiter_max_attempts=180``).
     """
 
-    kind = "campaign"
+    resource = facts.CAMPAIGN
+    waiter_name = "campaign_active"
+    trigger_class = PersonalizeCampaignActiveTrigger
     link_class = PersonalizeCampaignLink
     operator_extra_links = (PersonalizeCampaignLink(),)
     template_fields: Sequence[str] = aws_template_fields(
@@ -700,15 +721,18 @@ class PersonalizeCreateOrUpdateCampaignOperator(PersonalizeNamedResourceOperator
         }
         return request
 
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_campaign(**request)["campaignArn"]
+
     def find_existing(self) -> str | None:
         return self.hook.find_campaign_arn(self.name)
 
     def reuse(self, context: Context, arn: str, request: dict[str, Any]) -> Any:
-        status, _reason, campaign = self.hook.get_status(self.kind, arn)
+        status, _reason, campaign = self.hook.get_status(self.resource.kind, arn)
         self.persist_link(context, arn)
         latest = campaign.get("latestCampaignUpdate") or {}
         # The deployed-or-deploying definition: the latest update unless it failed.
-        target = latest if latest and latest.get("status") not in self.failure_states else campaign
+        target = latest if latest and latest.get("status") not in self.resource.failure_states else campaign
         wanted = {key: value for key, value in request.items() if key not in ("name", "tags")}
         difference = None
         for field, value in wanted.items():
@@ -716,9 +740,10 @@ class PersonalizeCreateOrUpdateCampaignOperator(PersonalizeNamedResourceOperator
             if difference is not None:
                 break
         if difference is None:
-            if campaign.get("status") in self.failure_states:
+            if campaign.get("status") in self.resource.failure_states:
                 self.raise_failed(arn, campaign.get("status"), campaign.get("failureReason"))
-            if status == "ACTIVE" or (campaign.get("status") == "ACTIVE" and target is campaign):
+            active = self.resource.success_states
+            if status in active or (campaign.get("status") in active and target is campaign):
                 self.log.info("Amazon Personalize campaign %s is up to date", arn)
                 return self.result(context, arn)
             self.log.info("Amazon Personalize campaign %s is deploying the requested definition", arn)
@@ -726,10 +751,10 @@ class PersonalizeCreateOrUpdateCampaignOperator(PersonalizeNamedResourceOperator
             return self.result(context, arn)
         field, requested, actual = difference
         self.log.info("Updating campaign %s: %s %r -> %r", arn, field, actual, requested)
-        if status in self.intermediate_states:
+        if status in self.resource.intermediate_states:
             self.log.info("Campaign %s is %s; waiting before the update", arn, status)
             self.wait_until_active(arn)
-        elif campaign.get("status") in self.failure_states:
+        elif campaign.get("status") in self.resource.failure_states:
             self.raise_failed(arn, campaign.get("status"), campaign.get("failureReason"))
         self.hook.conn.update_campaign(campaignArn=arn, **wanted)
         self.wait_or_defer(arn)
@@ -806,16 +831,16 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
         name = self.resolve_job_name(context)
         parent = self.parent_arn()
         request = self.with_create_kwargs(self.build_request(name))
-        arn = self.hook.find_job_arn(self.kind, name, parent)
+        arn = self.hook.find_job_arn(self.resource.kind, name, parent)
         if arn is None:
             self.log.info("Creating Amazon Personalize %s %r", self.label, name)
             try:
-                arn = getattr(self.hook.conn, self.create_method)(**request)[self.spec.arn_param]
+                arn = self.create(request)
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
                     raise
                 # Listed too early (eventual consistency) or created concurrently: find it again.
-                arn = self.hook.find_job_arn(self.kind, name, parent)
+                arn = self.hook.find_job_arn(self.resource.kind, name, parent)
                 if arn is None:
                     raise
                 return self.reuse_job(context, name, arn, request)
@@ -824,10 +849,6 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
             self.wait_or_defer(arn)
             return self.result(context, arn)
         return self.reuse_job(context, name, arn, request)
-
-    @property
-    def create_method(self) -> str:
-        return self.spec.describe_method.replace("describe_", "create_", 1)
 
     #: Request fields an existing job of this (run, task) must match to be reused.
     reuse_compared_fields: ClassVar[tuple[str, ...]] = ()
@@ -844,7 +865,7 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
             raise AirflowFailException(
                 f"Amazon Personalize {self.label} {name!r} already exists ({arn}) and if_job_exists='fail'."
             )
-        status, reason, existing = self.hook.get_status(self.kind, arn)
+        status, reason, existing = self.hook.get_status(self.resource.kind, arn)
         for field in self.reuse_compared_fields:
             difference = first_difference(request.get(field), existing.get(field, _MISSING), field)
             if difference is not None:
@@ -855,7 +876,7 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
                     f"{_short(actual)}. A job name is fixed for a (run, task); to run it with the new "
                     "input, start a new DAG run or pass another job_name."
                 )
-        if status in self.failure_states:
+        if status in self.resource.failure_states:
             self.raise_failed(
                 arn,
                 status,
@@ -865,7 +886,7 @@ class PersonalizeJobOperator(PersonalizeBaseOperator):
             )
         self.log.info("Reusing Amazon Personalize %s %s (%s), status %s", self.label, name, arn, status)
         self.persist_link(context, arn)
-        if status != "ACTIVE":
+        if status not in self.resource.success_states:
             self.wait_or_defer(arn)
         return self.result(context, arn)
 
@@ -886,7 +907,9 @@ class PersonalizeCreateDatasetImportJobOperator(PersonalizeJobOperator):
     Returns the dataset import job ARN.
     """
 
-    kind = "dataset_import_job"
+    resource = facts.DATASET_IMPORT_JOB
+    waiter_name = "dataset_import_job_active"
+    trigger_class = PersonalizeDatasetImportJobCompleteTrigger
     reuse_compared_fields = ("dataSource", "importMode")
     link_class = PersonalizeDatasetImportJobLink
     operator_extra_links = (PersonalizeDatasetImportJobLink(),)
@@ -935,6 +958,9 @@ class PersonalizeCreateDatasetImportJobOperator(PersonalizeJobOperator):
         }
         return request
 
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_dataset_import_job(**request)["datasetImportJobArn"]
+
 
 class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
     """
@@ -955,7 +981,9 @@ class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
     ``waiter_max_attempts=1440``, i.e. 24 hours).
     """
 
-    kind = "solution_version"
+    resource = facts.SOLUTION_VERSION
+    waiter_name = "solution_version_active"
+    trigger_class = PersonalizeSolutionVersionCompleteTrigger
     reuse_compared_fields = ("trainingMode",)
     link_class = PersonalizeSolutionVersionLink
     operator_extra_links = (PersonalizeSolutionVersionLink(),)
@@ -987,6 +1015,9 @@ class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
             "tags": self.tags,
         }
         return request
+
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_solution_version(**request)["solutionVersionArn"]
 
     def result(self, context: Context, arn: str) -> dict[str, Any]:
         if not (self.deferrable or self.wait_for_completion):
@@ -1077,7 +1108,7 @@ class PersonalizeBatchJobOperator(PersonalizeJobOperator):
 
     def result(self, context: Context, arn: str) -> str:
         """Return the job ARN; push ``job_name`` and ``output_path`` as extra XCom keys."""
-        job = self.hook.describe(self.kind, arn)
+        job = self.hook.describe(self.resource.kind, arn)
         output_path = job.get("jobOutput", {}).get("s3DataDestination", {}).get("path")
         self.log.info("Amazon Personalize %s %s writes to %s", self.label, arn, output_path)
         if self.do_xcom_push:
@@ -1098,7 +1129,9 @@ class PersonalizeCreateBatchInferenceJobOperator(PersonalizeBatchJobOperator):
     ``job_name`` and ``output_path`` hold its name and output prefix.
     """
 
-    kind = "batch_inference_job"
+    resource = facts.BATCH_INFERENCE_JOB
+    waiter_name = "batch_inference_job_active"
+    trigger_class = PersonalizeBatchInferenceJobCompleteTrigger
     link_class = PersonalizeBatchInferenceJobLink
     operator_extra_links = (PersonalizeBatchInferenceJobLink(),)
     default_job_name_prefix = "batch-inference"
@@ -1130,6 +1163,9 @@ class PersonalizeCreateBatchInferenceJobOperator(PersonalizeBatchJobOperator):
     def extra_request(self) -> dict[str, Any]:
         return {"batchInferenceJobConfig": self.batch_inference_job_config or None}
 
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_batch_inference_job(**request)["batchInferenceJobArn"]
+
 
 class PersonalizeCreateBatchSegmentJobOperator(PersonalizeBatchJobOperator):
     """
@@ -1139,7 +1175,9 @@ class PersonalizeCreateBatchSegmentJobOperator(PersonalizeBatchJobOperator):
     ``job_name`` and ``output_path`` hold its name and output prefix.
     """
 
-    kind = "batch_segment_job"
+    resource = facts.BATCH_SEGMENT_JOB
+    waiter_name = "batch_segment_job_active"
+    trigger_class = PersonalizeBatchSegmentJobCompleteTrigger
     link_class = PersonalizeBatchSegmentJobLink
     operator_extra_links = (PersonalizeBatchSegmentJobLink(),)
     default_job_name_prefix = "batch-segment"
@@ -1161,3 +1199,6 @@ class PersonalizeCreateBatchSegmentJobOperator(PersonalizeBatchJobOperator):
         "create_kwargs": "json",
         "tags": "json",
     }
+
+    def create(self, request: dict[str, Any]) -> str:
+        return self.hook.conn.create_batch_segment_job(**request)["batchSegmentJobArn"]

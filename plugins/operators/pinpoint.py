@@ -33,6 +33,7 @@ from airflow.providers.common.compat.sdk import AirflowException, conf
 from hooks.pinpoint import PinpointHook
 from operators.audience_destinations import AudienceSegment, PinpointImportedSegmentDestination
 from personalize_logic import layout
+from triggers.connection import connection_kwargs
 from triggers.pinpoint import PinpointImportJobCompleteTrigger
 
 if TYPE_CHECKING:
@@ -212,7 +213,7 @@ class ResolveSegmentEndpointsOperator(AwsBaseOperator[PinpointHook]):
                 WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
             )
         except WaiterError as exc:
-            from sensors.pinpoint import describe_failure
+            from personalize_logic.facts.pinpoint import describe_failure
 
             failed = self.hook.conn.get_export_job(ApplicationId=self.application_id, JobId=job["Id"])
             raise AirflowException(
@@ -464,10 +465,7 @@ class PinpointCreateImportedSegmentOperator(AwsBaseOperator[PinpointHook]):
                     job_id=job_id,
                     waiter_delay=self.waiter_delay,
                     waiter_max_attempts=self.waiter_max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
+                    **connection_kwargs(self),
                 ),
                 method_name="execute_complete",
             )

@@ -1,21 +1,14 @@
 """
 Sensors for Amazon Personalize resources and jobs.
 
-The state sets declared here are the source of truth for the acceptors of
-``plugins/waiters/personalize.json``; the waiter tests check the JSON against them.
+Each sensor names the facts of its resource (``personalize_logic.facts.personalize``: describe
+call, status query, status sets) and the trigger it defers to. Its ``INTERMEDIATE_STATES`` /
+``FAILURE_STATES`` / ``SUCCESS_STATES`` are the facts module's sets (the provider's sensor shape);
+the decisions behind them (stop and delete states are failures, both spellings of a batch job's
+pending states) are documented there.
 
-Decisions (from the botocore model's status documentation):
-
-* Named resources (dataset group, dataset, filter, solution, campaign):
-  ``CREATE PENDING > CREATE IN_PROGRESS > ACTIVE -or- CREATE FAILED``. ``DELETE PENDING`` /
-  ``DELETE IN_PROGRESS`` are failures: a resource being deleted never becomes ACTIVE.
-* Solution versions also have ``CREATE STOPPING`` and ``CREATE STOPPED`` (StopSolutionVersionCreation).
-  Both are failures: a version that is being stopped never becomes ACTIVE, so waiting on would only
-  burn the timeout.
-* Batch inference and batch segment jobs: the model spells ``PENDING, IN PROGRESS`` (with a space);
-  other AWS sources use ``CREATE PENDING, CREATE IN_PROGRESS``. Both spellings are intermediate.
-* A state outside all three sets is logged and treated as "not done yet" (like the waiter, which
-  retries on a status no acceptor matches), so a status AWS adds later does not break a pipeline.
+A state outside all three sets is logged and treated as "not done yet" (like the waiter, which
+retries on a status no acceptor matches), so a status AWS adds later does not break a pipeline.
 """
 
 from __future__ import annotations
@@ -28,19 +21,26 @@ from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, conf
 
-from hooks.personalize import RESOURCE_KINDS, PersonalizeHook
+from hooks.personalize import PersonalizeHook
+from personalize_logic.facts import personalize as facts
+from triggers.connection import connection_kwargs
+from triggers.personalize import (
+    PersonalizeBaseTrigger,
+    PersonalizeBatchInferenceJobCompleteTrigger,
+    PersonalizeBatchSegmentJobCompleteTrigger,
+    PersonalizeCampaignActiveTrigger,
+    PersonalizeDatasetActiveTrigger,
+    PersonalizeDatasetGroupActiveTrigger,
+    PersonalizeDatasetImportJobCompleteTrigger,
+    PersonalizeFilterActiveTrigger,
+    PersonalizeSolutionActiveTrigger,
+    PersonalizeSolutionVersionCompleteTrigger,
+)
 
 # The DAG files import this module on every parse; the modules only execute() needs are imported
 # inside the methods that use them (benchmarks/bench_parse.py measures the difference).
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-SUCCESS_STATES: tuple[str, ...] = ("ACTIVE",)
-CREATE_INTERMEDIATE_STATES: tuple[str, ...] = ("CREATE PENDING", "CREATE IN_PROGRESS")
-NAMED_RESOURCE_FAILURE_STATES: tuple[str, ...] = ("CREATE FAILED", "DELETE PENDING", "DELETE IN_PROGRESS")
-JOB_FAILURE_STATES: tuple[str, ...] = ("CREATE FAILED",)
-SOLUTION_VERSION_FAILURE_STATES: tuple[str, ...] = ("CREATE FAILED", "CREATE STOPPING", "CREATE STOPPED")
-BATCH_JOB_INTERMEDIATE_STATES: tuple[str, ...] = ("PENDING", "IN PROGRESS", *CREATE_INTERMEDIATE_STATES)
 
 
 class PersonalizeBaseSensor(AwsBaseSensor[PersonalizeHook]):
@@ -65,10 +65,13 @@ class PersonalizeBaseSensor(AwsBaseSensor[PersonalizeHook]):
     template_fields: Sequence[str] = aws_template_fields("arn")
     ui_color = "#7ad1c4"
 
-    kind: ClassVar[str]
+    #: The facts of the resource watched: describe call, status query, label.
+    resource: ClassVar[facts.PersonalizeResourceKind]
+    #: The trigger deferred to (the one the operators of this resource use).
+    trigger_class: ClassVar[type[PersonalizeBaseTrigger]]
     INTERMEDIATE_STATES: ClassVar[tuple[str, ...]] = ()
     FAILURE_STATES: ClassVar[tuple[str, ...]] = ()
-    SUCCESS_STATES: ClassVar[tuple[str, ...]] = SUCCESS_STATES
+    SUCCESS_STATES: ClassVar[tuple[str, ...]] = facts.SUCCESS_STATES
 
     def __init__(
         self,
@@ -85,26 +88,21 @@ class PersonalizeBaseSensor(AwsBaseSensor[PersonalizeHook]):
         self.max_retries = max_retries
 
     def execute(self, context: Context) -> Any:
-        from triggers.personalize import TRIGGERS
-
         if self.deferrable:
             self.defer(
-                trigger=TRIGGERS[self.kind](
+                trigger=self.trigger_class(
                     arn=self.arn,
                     waiter_delay=int(self.poke_interval),
                     waiter_max_attempts=self.max_retries,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
+                    **connection_kwargs(self),
                 ),
                 method_name="execute_complete",
             )
         return super().execute(context=context)
 
     def poke(self, context: Context) -> bool:
-        label = RESOURCE_KINDS[self.kind].label
-        status, reason, _ = self.hook.get_status(self.kind, self.arn)
+        label = self.resource.label
+        status, reason, _ = self.hook.get_status(self.resource.kind, self.arn)
         self.log.info("Amazon Personalize %s %s is %s", label, self.arn, status)
         if status in self.SUCCESS_STATES:
             return True
@@ -120,10 +118,10 @@ class PersonalizeBaseSensor(AwsBaseSensor[PersonalizeHook]):
         """Resume after the trigger fired: return the ARN, or raise with AWS's ``failureReason``."""
         validated = validate_execute_complete_event(event)
         if validated.get("status") == "success":
-            self.log.info("Amazon Personalize %s %s is ACTIVE", RESOURCE_KINDS[self.kind].label, self.arn)
+            self.log.info("Amazon Personalize %s %s is ACTIVE", self.resource.label, self.arn)
             return self.arn
-        label = RESOURCE_KINDS[self.kind].label
-        status, reason, _ = self.hook.get_status(self.kind, self.arn)
+        label = self.resource.label
+        status, reason, _ = self.hook.get_status(self.resource.kind, self.arn)
         exception = AirflowFailException if status in self.FAILURE_STATES else AirflowException
         raise exception(
             f"Amazon Personalize {label} {self.arn} is not ACTIVE (status {status}): "
@@ -134,33 +132,37 @@ class PersonalizeBaseSensor(AwsBaseSensor[PersonalizeHook]):
 class PersonalizeDatasetGroupSensor(PersonalizeBaseSensor):
     """Wait for a dataset group to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    kind = "dataset_group"
-    INTERMEDIATE_STATES = CREATE_INTERMEDIATE_STATES
-    FAILURE_STATES = NAMED_RESOURCE_FAILURE_STATES
+    resource = facts.DATASET_GROUP
+    trigger_class = PersonalizeDatasetGroupActiveTrigger
+    INTERMEDIATE_STATES = facts.DATASET_GROUP.intermediate_states
+    FAILURE_STATES = facts.DATASET_GROUP.failure_states
 
 
 class PersonalizeDatasetSensor(PersonalizeBaseSensor):
     """Wait for a dataset to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    kind = "dataset"
-    INTERMEDIATE_STATES = CREATE_INTERMEDIATE_STATES
-    FAILURE_STATES = NAMED_RESOURCE_FAILURE_STATES
+    resource = facts.DATASET
+    trigger_class = PersonalizeDatasetActiveTrigger
+    INTERMEDIATE_STATES = facts.DATASET.intermediate_states
+    FAILURE_STATES = facts.DATASET.failure_states
 
 
 class PersonalizeFilterSensor(PersonalizeBaseSensor):
     """Wait for a filter to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    kind = "filter"
-    INTERMEDIATE_STATES = CREATE_INTERMEDIATE_STATES
-    FAILURE_STATES = NAMED_RESOURCE_FAILURE_STATES
+    resource = facts.FILTER
+    trigger_class = PersonalizeFilterActiveTrigger
+    INTERMEDIATE_STATES = facts.FILTER.intermediate_states
+    FAILURE_STATES = facts.FILTER.failure_states
 
 
 class PersonalizeSolutionSensor(PersonalizeBaseSensor):
     """Wait for a solution to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    kind = "solution"
-    INTERMEDIATE_STATES = CREATE_INTERMEDIATE_STATES
-    FAILURE_STATES = NAMED_RESOURCE_FAILURE_STATES
+    resource = facts.SOLUTION
+    trigger_class = PersonalizeSolutionActiveTrigger
+    INTERMEDIATE_STATES = facts.SOLUTION.intermediate_states
+    FAILURE_STATES = facts.SOLUTION.failure_states
 
 
 class PersonalizeCampaignSensor(PersonalizeBaseSensor):
@@ -171,17 +173,19 @@ class PersonalizeCampaignSensor(PersonalizeBaseSensor):
     ``UpdateCampaign`` is deploying a new solution version the campaign itself stays ACTIVE.
     """
 
-    kind = "campaign"
-    INTERMEDIATE_STATES = CREATE_INTERMEDIATE_STATES
-    FAILURE_STATES = NAMED_RESOURCE_FAILURE_STATES
+    resource = facts.CAMPAIGN
+    trigger_class = PersonalizeCampaignActiveTrigger
+    INTERMEDIATE_STATES = facts.CAMPAIGN.intermediate_states
+    FAILURE_STATES = facts.CAMPAIGN.failure_states
 
 
 class PersonalizeDatasetImportJobSensor(PersonalizeBaseSensor):
     """Wait for a dataset import job to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    kind = "dataset_import_job"
-    INTERMEDIATE_STATES = CREATE_INTERMEDIATE_STATES
-    FAILURE_STATES = JOB_FAILURE_STATES
+    resource = facts.DATASET_IMPORT_JOB
+    trigger_class = PersonalizeDatasetImportJobCompleteTrigger
+    INTERMEDIATE_STATES = facts.DATASET_IMPORT_JOB.intermediate_states
+    FAILURE_STATES = facts.DATASET_IMPORT_JOB.failure_states
 
 
 class PersonalizeSolutionVersionSensor(PersonalizeBaseSensor):
@@ -191,39 +195,25 @@ class PersonalizeSolutionVersionSensor(PersonalizeBaseSensor):
     ``CREATE STOPPING`` and ``CREATE STOPPED`` fail the sensor: a stopped version never becomes ACTIVE.
     """
 
-    kind = "solution_version"
-    INTERMEDIATE_STATES = CREATE_INTERMEDIATE_STATES
-    FAILURE_STATES = SOLUTION_VERSION_FAILURE_STATES
+    resource = facts.SOLUTION_VERSION
+    trigger_class = PersonalizeSolutionVersionCompleteTrigger
+    INTERMEDIATE_STATES = facts.SOLUTION_VERSION.intermediate_states
+    FAILURE_STATES = facts.SOLUTION_VERSION.failure_states
 
 
 class PersonalizeBatchInferenceJobSensor(PersonalizeBaseSensor):
     """Wait for a batch inference job to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    kind = "batch_inference_job"
-    INTERMEDIATE_STATES = BATCH_JOB_INTERMEDIATE_STATES
-    FAILURE_STATES = JOB_FAILURE_STATES
+    resource = facts.BATCH_INFERENCE_JOB
+    trigger_class = PersonalizeBatchInferenceJobCompleteTrigger
+    INTERMEDIATE_STATES = facts.BATCH_INFERENCE_JOB.intermediate_states
+    FAILURE_STATES = facts.BATCH_INFERENCE_JOB.failure_states
 
 
 class PersonalizeBatchSegmentJobSensor(PersonalizeBaseSensor):
     """Wait for a batch segment job to be ACTIVE. See :class:`PersonalizeBaseSensor`."""
 
-    kind = "batch_segment_job"
-    INTERMEDIATE_STATES = BATCH_JOB_INTERMEDIATE_STATES
-    FAILURE_STATES = JOB_FAILURE_STATES
-
-
-SENSORS: dict[str, type[PersonalizeBaseSensor]] = {
-    cls.kind: cls
-    for cls in (
-        PersonalizeDatasetGroupSensor,
-        PersonalizeDatasetSensor,
-        PersonalizeFilterSensor,
-        PersonalizeSolutionSensor,
-        PersonalizeCampaignSensor,
-        PersonalizeDatasetImportJobSensor,
-        PersonalizeSolutionVersionSensor,
-        PersonalizeBatchInferenceJobSensor,
-        PersonalizeBatchSegmentJobSensor,
-    )
-}
-"""The sensor class (and so the state sets) of each kind of resource."""
+    resource = facts.BATCH_SEGMENT_JOB
+    trigger_class = PersonalizeBatchSegmentJobCompleteTrigger
+    INTERMEDIATE_STATES = facts.BATCH_SEGMENT_JOB.intermediate_states
+    FAILURE_STATES = facts.BATCH_SEGMENT_JOB.failure_states

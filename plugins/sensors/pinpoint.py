@@ -1,10 +1,9 @@
 """
 Sensors for Amazon Pinpoint import / export jobs.
 
-The state sets declared here are the single source of truth for the waiters in
-``plugins/waiters/pinpoint.json``: the waiter tests check the JSON against them. They are the whole
-``JobStatus`` enum of the Pinpoint model (lists without PREPARING_FOR_INITIALIZATION and
-PENDING_JOB are incomplete).
+Their ``INTERMEDIATE_STATES`` / ``FAILURE_STATES`` / ``SUCCESS_STATES`` are the ``JobStatus`` sets of
+``personalize_logic.facts.pinpoint`` (the provider's sensor shape), which the waiters in
+``plugins/waiters/pinpoint.json`` are tested against.
 """
 
 from __future__ import annotations
@@ -18,29 +17,17 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from hooks.pinpoint import PinpointHook
+from personalize_logic.facts.pinpoint import (
+    FAILURE_STATES,
+    INTERMEDIATE_STATES,
+    SUCCESS_STATES,
+    describe_failure,
+)
+from triggers.connection import connection_kwargs
 from triggers.pinpoint import PinpointExportJobCompleteTrigger, PinpointImportJobCompleteTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-INTERMEDIATE_STATES: tuple[str, ...] = (
-    "CREATED",
-    "PREPARING_FOR_INITIALIZATION",
-    "INITIALIZING",
-    "PROCESSING",
-    "PENDING_JOB",
-    "COMPLETING",
-)
-FAILURE_STATES: tuple[str, ...] = ("FAILING", "FAILED")
-SUCCESS_STATES: tuple[str, ...] = ("COMPLETED",)
-
-
-def describe_failure(job: dict[str, Any]) -> str:
-    """One-line summary of a failed job: status, Failures, FailedPieces / TotalPieces."""
-    return (
-        f"status {job.get('JobStatus')!r}, Failures={job.get('Failures') or []!r}, "
-        f"FailedPieces={job.get('FailedPieces')}, TotalPieces={job.get('TotalPieces')}"
-    )
 
 
 class PinpointImportJobSensor(AwsBaseSensor[PinpointHook]):
@@ -99,10 +86,7 @@ class PinpointImportJobSensor(AwsBaseSensor[PinpointHook]):
                     job_id=self.job_id,
                     waiter_delay=int(self.poke_interval),
                     waiter_max_attempts=self.max_retries,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
+                    **connection_kwargs(self),
                 ),
                 method_name="execute_complete",
             )

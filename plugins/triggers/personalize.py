@@ -2,7 +2,9 @@
 Triggers waiting for Amazon Personalize resources to become ACTIVE.
 
 Each trigger only configures :class:`~airflow.providers.amazon.aws.triggers.base.AwsBaseWaiterTrigger`
-with one of the waiters of ``plugins/waiters/personalize.json``. Events:
+with the facts of one kind of resource (``personalize_logic.facts.personalize``): its waiter of
+``plugins/waiters/personalize.json``, the waiter's ARN parameter and the status / failureReason
+queries. Events:
 
 * success: ``{"status": "success", "arn": <arn>}``;
 * failure: ``{"status": "error", "message": ..., "arn": <arn>}``; the message carries the resource's
@@ -18,12 +20,13 @@ from typing import Any, ClassVar
 
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
-from hooks.personalize import RESOURCE_KINDS, PersonalizeHook
+from hooks.personalize import PersonalizeHook
+from personalize_logic.facts import personalize as facts
 
 
 class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):
     """
-    Wait until a Personalize resource is ACTIVE (base class: subclasses set ``kind`` only).
+    Wait until a Personalize resource is ACTIVE (base class: subclasses set ``resource`` only).
 
     :param arn: ARN of the resource (job) to wait for.
     :param waiter_delay: Seconds between two status checks.
@@ -35,7 +38,14 @@ class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):
     """
 
     aws_hook_class = PersonalizeHook
+    #: The facts of the resource waited for: waiter name, ARN parameter, status queries, label.
+    resource: ClassVar[facts.PersonalizeResourceKind]
+    #: ``resource.kind``, set on each subclass.
     kind: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.kind = cls.resource.kind
 
     def __init__(
         self,
@@ -48,14 +58,14 @@ class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
     ) -> None:
-        spec = RESOURCE_KINDS[self.kind]
+        resource = self.resource
         super().__init__(
             serialized_fields={"arn": arn},
-            waiter_name=spec.waiter_name,
-            waiter_args={spec.arn_param: arn},
-            failure_message=f"Amazon Personalize {spec.label} {arn} failed",
-            status_message=f"Status of Amazon Personalize {spec.label} {arn} is",
-            status_queries=[spec.status_query, spec.failure_reason_query],
+            waiter_name=resource.waiter_name,
+            waiter_args={resource.arn_param: arn},
+            failure_message=f"Amazon Personalize {resource.label} {arn} failed",
+            status_message=f"Status of Amazon Personalize {resource.label} {arn} is",
+            status_queries=[resource.status_query, resource.failure_reason_query],
             return_key="arn",
             return_value=arn,
             waiter_delay=waiter_delay,
@@ -68,71 +78,54 @@ class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):
 
 
 class PersonalizeDatasetGroupActiveTrigger(PersonalizeBaseTrigger):
-    """Wait until a dataset group is ACTIVE. See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a dataset group is ACTIVE."""
 
-    kind = "dataset_group"
+    resource = facts.DATASET_GROUP
 
 
 class PersonalizeDatasetActiveTrigger(PersonalizeBaseTrigger):
-    """Wait until a dataset is ACTIVE. See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a dataset is ACTIVE."""
 
-    kind = "dataset"
+    resource = facts.DATASET
 
 
 class PersonalizeFilterActiveTrigger(PersonalizeBaseTrigger):
-    """Wait until a filter is ACTIVE. See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a filter is ACTIVE."""
 
-    kind = "filter"
+    resource = facts.FILTER
 
 
 class PersonalizeSolutionActiveTrigger(PersonalizeBaseTrigger):
-    """Wait until a solution is ACTIVE. See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a solution is ACTIVE."""
 
-    kind = "solution"
+    resource = facts.SOLUTION
 
 
 class PersonalizeCampaignActiveTrigger(PersonalizeBaseTrigger):
-    """Wait until a campaign (and its latest update) is ACTIVE. See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a campaign, and its latest update, is ACTIVE."""
 
-    kind = "campaign"
+    resource = facts.CAMPAIGN
 
 
 class PersonalizeDatasetImportJobCompleteTrigger(PersonalizeBaseTrigger):
-    """Wait until a dataset import job is ACTIVE. See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a dataset import job is ACTIVE."""
 
-    kind = "dataset_import_job"
+    resource = facts.DATASET_IMPORT_JOB
 
 
 class PersonalizeSolutionVersionCompleteTrigger(PersonalizeBaseTrigger):
-    """Wait until a solution version is trained (ACTIVE). See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a solution version is trained (ACTIVE)."""
 
-    kind = "solution_version"
+    resource = facts.SOLUTION_VERSION
 
 
 class PersonalizeBatchInferenceJobCompleteTrigger(PersonalizeBaseTrigger):
-    """Wait until a batch inference job is ACTIVE. See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a batch inference job is ACTIVE."""
 
-    kind = "batch_inference_job"
+    resource = facts.BATCH_INFERENCE_JOB
 
 
 class PersonalizeBatchSegmentJobCompleteTrigger(PersonalizeBaseTrigger):
-    """Wait until a batch segment job is ACTIVE. See :class:`PersonalizeBaseTrigger`."""
+    """Wait until a batch segment job is ACTIVE."""
 
-    kind = "batch_segment_job"
-
-
-TRIGGERS: dict[str, type[PersonalizeBaseTrigger]] = {
-    cls.kind: cls
-    for cls in (
-        PersonalizeDatasetGroupActiveTrigger,
-        PersonalizeDatasetActiveTrigger,
-        PersonalizeFilterActiveTrigger,
-        PersonalizeSolutionActiveTrigger,
-        PersonalizeCampaignActiveTrigger,
-        PersonalizeDatasetImportJobCompleteTrigger,
-        PersonalizeSolutionVersionCompleteTrigger,
-        PersonalizeBatchInferenceJobCompleteTrigger,
-        PersonalizeBatchSegmentJobCompleteTrigger,
-    )
-}
-"""The trigger class waiting for each kind of resource (keys of ``hooks.personalize.RESOURCE_KINDS``)."""
+    resource = facts.BATCH_SEGMENT_JOB

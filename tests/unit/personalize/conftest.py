@@ -8,7 +8,30 @@ from unittest import mock
 import boto3
 import pytest
 
+import sensors.personalize
+import triggers.personalize
 from hooks.personalize import PersonalizeHook
+
+
+def by_kind(module: Any, base: type) -> dict[str, Any]:
+    """The subclasses of ``base`` defined in ``module``, by the ``kind`` of the resource they name."""
+    classes = [
+        cls
+        for cls in vars(module).values()
+        if isinstance(cls, type)
+        and issubclass(cls, base)
+        and cls is not base
+        and cls.__module__ == module.__name__
+    ]
+    found = {cls.resource.kind: cls for cls in classes}
+    assert len(found) == len(classes), f"two classes of {module.__name__} name the same resource"
+    return found
+
+
+#: The sensor of each kind of resource (parametrizes the tests; the plugins need no such table).
+SENSORS = by_kind(sensors.personalize, sensors.personalize.PersonalizeBaseSensor)
+#: The trigger of each kind of resource.
+TRIGGERS = by_kind(triggers.personalize, triggers.personalize.PersonalizeBaseTrigger)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

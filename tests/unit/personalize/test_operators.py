@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from botocore.exceptions import ClientError, WaiterError
 
 import operators.personalize as personalize_operators
-from hooks.personalize import RESOURCE_KINDS, PersonalizeHook
+from hooks.personalize import PersonalizeHook
 from operators.personalize import (
     PersonalizeBaseOperator,
     PersonalizeCreateBatchInferenceJobOperator,
@@ -31,17 +31,18 @@ from operators.personalize import (
     PersonalizeDefinitionMismatchError,
     first_difference,
 )
+from personalize_logic.facts.personalize import RESOURCE_KINDS
 from personalize_logic.naming import job_name
-from sensors.personalize import SENSORS
-from triggers.personalize import TRIGGERS
 
 from .conftest import (
     ARN_PREFIX,
     DATASET_ARN,
     DATASET_GROUP_ARN,
     ROLE_ARN,
+    SENSORS,
     SOLUTION_ARN,
     SOLUTION_VERSION_ARN,
+    TRIGGERS,
     make_context,
 )
 
@@ -212,6 +213,24 @@ def test_job_operator_execute_complete(mock_conn, kind):
         assert pushed["output_path"] == "s3://o/x/"
     else:
         assert result == JOB_ARN
+
+
+def test_deferral_hands_every_connection_setting_to_the_trigger(mock_conn):
+    FakeJobs(mock_conn, "batch_segment_job")
+    config = {"retries": {"max_attempts": 3}}
+    task = job_operator(
+        "batch_segment_job",
+        deferrable=True,
+        aws_conn_id="aws_other",
+        region_name="eu-west-1",
+        verify=False,
+        botocore_config=config,
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context_for(task))
+    trigger = deferred.value.trigger
+    assert (trigger.aws_conn_id, trigger.region_name, trigger.verify) == ("aws_other", "eu-west-1", False)
+    assert trigger.botocore_config == config
 
 
 # ---------------------------------------------------------------------------- idempotency
@@ -807,6 +826,18 @@ REQUIRED = {
     },
     PersonalizeCreateBatchSegmentJobOperator: {"solution_version_arn", "job_input", "job_output", "role_arn"},
 }
+
+
+@pytest.mark.parametrize("cls", CONCRETE_OPERATORS, ids=lambda c: c.__name__)
+def test_operator_names_its_create_call_waiter_and_trigger(cls):
+    """Readable in one file: the class body itself names its create call, waiter and trigger."""
+    assert "create" in cls.__dict__
+    if not getattr(cls, "has_status", True):  # schemas: nothing to wait for
+        return
+    assert {"resource", "waiter_name", "trigger_class"} <= set(cls.__dict__)
+    assert cls.waiter_name == cls.resource.waiter_name
+    assert cls.trigger_class.resource is cls.resource
+    assert cls.trigger_class is TRIGGERS[cls.resource.kind]
 
 
 def test_every_concrete_operator_is_covered():

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
-from hooks.personalize import RESOURCE_KINDS
-from sensors.personalize import SENSORS
-from triggers.personalize import TRIGGERS
+from personalize_logic.facts.personalize import RESOURCE_KINDS
 
-from .conftest import make_context
+from .conftest import SENSORS, TRIGGERS, make_context
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:x/mine"
 KINDS = sorted(SENSORS)
@@ -119,3 +117,18 @@ def test_execute_complete_requires_event(mock_conn):
 @pytest.mark.parametrize("kind", KINDS)
 def test_template_fields(kind):
     assert "arn" in SENSORS[kind].template_fields
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sensor_defers_to_the_trigger_of_its_resource(kind):
+    assert SENSORS[kind].trigger_class.resource is SENSORS[kind].resource
+
+
+def test_deferral_hands_every_connection_setting_to_the_trigger(mock_conn):
+    config = {"retries": {"max_attempts": 3}}
+    task = sensor("batch_inference_job", deferrable=True, aws_conn_id="aws_other", verify=False,
+                  botocore_config=config)  # fmt: skip
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(make_context())
+    trigger = deferred.value.trigger
+    assert (trigger.aws_conn_id, trigger.verify, trigger.botocore_config) == ("aws_other", False, config)

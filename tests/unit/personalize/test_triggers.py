@@ -8,8 +8,11 @@ from unittest import mock
 import pytest
 from aiobotocore.session import AioSession
 
-from hooks.personalize import RESOURCE_KINDS, PersonalizeHook
-from triggers.personalize import TRIGGERS, PersonalizeBaseTrigger
+from hooks.personalize import PersonalizeHook
+from personalize_logic.facts.personalize import RESOURCE_KINDS
+from triggers.personalize import PersonalizeBaseTrigger
+
+from .conftest import TRIGGERS
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:batch-inference-job/mine"
 KINDS = sorted(TRIGGERS)

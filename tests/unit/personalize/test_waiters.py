@@ -1,4 +1,4 @@
-"""The custom waiters in plugins/waiters/personalize.json, checked against the sensors' state sets."""
+"""The custom waiters in plugins/waiters/personalize.json, checked against the facts module and the sensors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from unittest import mock
 import botocore.exceptions
 import pytest
 
-from hooks.personalize import RESOURCE_KINDS, WAITER_FILE, PersonalizeHook
-from sensors.personalize import SENSORS
+from hooks.personalize import WAITER_FILE, PersonalizeHook
+from personalize_logic.facts.personalize import RESOURCE_KINDS
+
+from .conftest import SENSORS
 
 KINDS = sorted(RESOURCE_KINDS)
 ARN = "arn:aws:personalize:us-east-1:123456789012:thing/x"
@@ -63,6 +65,34 @@ def test_waiter_json_matches_sensor_states(kind):
     assert by_state["retry"] == set(sensor.INTERMEDIATE_STATES)
     operation = spec.describe_method.title().replace("_", "")
     assert config["operation"] == operation
+
+
+def test_every_waiter_is_the_facts_of_one_resource():
+    """Each waiter of the JSON waits on one resource of the facts module, with exactly its status sets."""
+    waiters = json.loads(WAITER_FILE.read_text())["waiters"]
+    by_waiter = {resource.waiter_name: resource for resource in RESOURCE_KINDS.values()}
+    assert set(waiters) == set(by_waiter)
+    for name, config in waiters.items():
+        resource = by_waiter[name]
+        by_state: dict[str, set[str]] = {"success": set(), "failure": set(), "retry": set()}
+        for acceptor in config["acceptors"]:
+            assert (acceptor["matcher"], acceptor["argument"]) == ("path", resource.status_query), name
+            by_state[acceptor["state"]].add(acceptor["expected"])
+        assert by_state == {
+            "success": set(resource.success_states),
+            "failure": set(resource.failure_states),
+            "retry": set(resource.intermediate_states),
+        }, name
+        assert config["operation"] == resource.describe_method.title().replace("_", "")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sensor_states_are_the_facts(kind):
+    sensor, resource = SENSORS[kind], RESOURCE_KINDS[kind]
+    assert sensor.resource is resource
+    assert sensor.INTERMEDIATE_STATES is resource.intermediate_states
+    assert sensor.FAILURE_STATES is resource.failure_states
+    assert resource.success_states == sensor.SUCCESS_STATES
 
 
 def test_documented_state_decisions():

@@ -11,13 +11,8 @@ from airflow.providers.common.compat.sdk import AirflowException
 from airflow.triggers.base import TriggerEvent
 
 from hooks.pinpoint import WAITER_FILE, PinpointHook
-from sensors.pinpoint import (
-    FAILURE_STATES,
-    INTERMEDIATE_STATES,
-    SUCCESS_STATES,
-    PinpointExportJobSensor,
-    PinpointImportJobSensor,
-)
+from personalize_logic.facts.pinpoint import FAILURE_STATES, INTERMEDIATE_STATES, SUCCESS_STATES
+from sensors.pinpoint import PinpointExportJobSensor, PinpointImportJobSensor
 from triggers.pinpoint import PinpointExportJobCompleteTrigger, PinpointImportJobCompleteTrigger
 
 WAITERS = [("import_job_complete", "get_import_job", "ImportJobResponse"),
