@@ -54,7 +54,6 @@ from personalize_logic.batch_output import OutputRecord, parse_line
 MAX_BATCHES_PER_REQUEST = 100
 MAX_BATCH_BYTES = 128 * 1024
 MAX_REQUEST_BYTES = 256 * 1024
-MAX_USER_ATTRIBUTES_PER_BATCH = 100
 MAX_ATTRIBUTE_NAME_CHARS = 256
 MAX_ATTRIBUTE_VALUE_CHARS = 4096
 MAX_LIST_ENTRIES = 1000
@@ -590,11 +589,6 @@ class RequestPacker:
         return self._take(end_offset, lines) if self._parts else None
 
 
-def bulk_body(batches: Iterable[dict[str, Any]]) -> bytes:
-    """Serialise batches given as dicts into one compact ``/v2/bulkevents`` body."""
-    return json.dumps(list(batches), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def iter_requests(
     records: Iterable[OutputRecord],
     builder: BatchBuilder,
@@ -604,7 +598,7 @@ def iter_requests(
     """
     Build and pack every record; dead letters are appended to ``dead_letters`` when given.
 
-    Convenience for tests and benchmarks; the operator drives :class:`BatchBuilder` and
+    Convenience for tests; the operator drives :class:`BatchBuilder` and
     :class:`RequestPacker` itself to interleave checkpoints.
     """
     packer = packer or RequestPacker()

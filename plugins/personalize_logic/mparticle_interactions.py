@@ -66,7 +66,7 @@ import json
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
@@ -856,27 +856,3 @@ class _CountingReader:
         data = self._raw.read(size)
         self._stats.bytes_read += len(data)
         return data
-
-
-def export_files(
-    paths: Sequence[str],
-    config: MParticleExportConfig,
-    *,
-    interval_start_ms: int | None,
-    interval_end_ms: int | None,
-    row_sink: RowSink,
-    quarantine_sink: QuarantineSink,
-) -> ExportStats:
-    """Convenience: run the exporter over local files (sorted order is the caller's choice)."""
-    exporter = MParticleInteractionsExporter(
-        config,
-        interval_start_ms=interval_start_ms,
-        interval_end_ms=interval_end_ms,
-        row_sink=row_sink,
-        quarantine_sink=quarantine_sink,
-    )
-    for path in paths:
-        with open(path, "rb") as fh:
-            exporter.process_stream(path, fh)
-    exporter.stats.check_accounting()
-    return exporter.stats
