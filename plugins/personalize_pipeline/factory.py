@@ -38,6 +38,7 @@ from personalize_logic.project_config import (
     SolutionConfig,
     discover_configs,
     load_config,
+    tag_list,
 )
 from personalize_pipeline.records import split_s3
 
@@ -286,6 +287,7 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
                 dataset_group_arn=dataset_group.output,
                 dataset_type=dataset_type,
                 schema_arn=schema.output,
+                create_kwargs=dataset_cfg.dataset.serviceConfig.dump(exclude={"name"}),
             )
 
         snapshot = BuildTrainingSnapshotOperator(
@@ -311,6 +313,8 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
             data_location=snapshot_uri,
             role_arn=pipeline.roleArn,
             import_mode="{{ params.import_mode }}",
+            publish_attribution_metrics_to_s3=cfg.datasets.import_settings.publishAttributionMetricsToS3,
+            tags=tag_list(cfg.datasets.import_settings.tags),
         )
         chain(datasets["Interactions"], snapshot, validate, import_interactions)
         imports = [import_interactions]
@@ -328,6 +332,8 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
                 data_location=location,
                 role_arn=pipeline.roleArn,
                 import_mode="{{ params.import_mode }}",
+                publish_attribution_metrics_to_s3=cfg.datasets.import_settings.publishAttributionMetricsToS3,
+                tags=tag_list(cfg.datasets.import_settings.tags),
             )
             chain(datasets[dataset_type], present, job)
             imports.append(job)
@@ -369,6 +375,7 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
                     + configured_mode
                     + "' if params.training_mode == 'CONFIG' else params.training_mode }}"
                 ),
+                tags=tag_list(version_cfg.tags) if version_cfg else None,
             )
             # Accepted: the gate succeeds and its outlet, the solution's Asset, starts the batch DAG.
             # Rejected: the gate ends skipped with the reason, and no Asset event is emitted.
