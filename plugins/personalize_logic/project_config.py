@@ -109,8 +109,12 @@ class _OpenBlock:
     # When set: the only keys the block's create call takes (the botocore model's input members
     # less those the pipeline sets); any other key is an error here rather than at run time.
     _only: ClassVar[tuple[str, str, frozenset[str]] | None] = None  # (API call, keys, key set)
+    # Parameters of the create call that the pipeline sets itself: an error here, not at run time.
+    _set_by_pipeline: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, raw: dict[str, Any]) -> None:
+        for key in sorted(self._set_by_pipeline & set(raw)):
+            raise _invalid(key, "set by the pipeline (the dataset group it creates); remove it")
         if self._only is not None:
             call, listed, allowed = self._only
             extra = sorted(set(raw) - allowed)
@@ -255,6 +259,7 @@ class _FilterKnown(_NamedKnown, kw_only=True):
 
 class FilterServiceConfig(_OpenBlock):
     _Known = _FilterKnown
+    _set_by_pipeline = frozenset({"datasetGroupArn"})
     name: str
     filterExpression: str
 
@@ -300,6 +305,7 @@ class _SolutionKnown(_NamedKnown, kw_only=True):
 
 class SolutionServiceConfig(_OpenBlock):
     _Known = _SolutionKnown
+    _set_by_pipeline = frozenset({"datasetGroupArn"})
     name: str
     recipeArn: str
     solutionVersion: SolutionVersionConfig | None

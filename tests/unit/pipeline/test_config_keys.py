@@ -179,6 +179,23 @@ def test_a_dataset_block_takes_name_and_tags(tmp_path: Path) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("block", "key"),
+    [
+        pytest.param(lambda d: d["filters"][0]["serviceConfig"], "filters.0.serviceConfig", id="filter"),
+        pytest.param(
+            lambda d: _solution(d, RECS)["serviceConfig"], "solutions.1.serviceConfig", id="solution"
+        ),
+    ],
+)
+def test_the_dataset_group_arn_is_set_by_the_pipeline(tmp_path: Path, block: Any, key: str) -> None:
+    arn = "arn:aws:personalize:us-east-1:123456789012:dataset-group/other"
+    path = _project(tmp_path, lambda d: block(d).update(datasetGroupArn=arn))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: invalid key {key}.datasetGroupArn: set by the pipeline")
+
+
 # ------------------------------------------------------------------------------------- made to work
 def test_dataset_tags_reach_create_dataset(tmp_path: Path) -> None:
     path = _project(tmp_path, lambda d: d["datasets"]["items"]["dataset"]["serviceConfig"].update(tags=TAG))
