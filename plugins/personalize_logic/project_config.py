@@ -362,6 +362,13 @@ class RedshiftSource(_Strict, kw_only=True):
 
 
 class ExportConfig(_Strict, kw_only=True):
+    """
+    Where each interval's interactions come from: ``mparticle`` (batch files in S3), ``sql`` or
+    ``redshift`` (a SQL file run by ``SqlToInteractionsOperator`` on a common-sql connection, the rows
+    streamed through the worker; the two differ only in the default ``connId``), ``none`` (no export
+    DAG).
+    """
+
     source: Literal["mparticle", "sql", "redshift", "none"] = "none"
     schedule: str = "@daily"
     startDate: date = date(2026, 1, 1)
