@@ -26,15 +26,18 @@ import sys
 import tempfile
 import time
 
-sys.path[:0] = [os.path.join(os.path.dirname(__file__), "..", "plugins")]
+sys.path[:0] = [
+    os.path.join(os.path.dirname(__file__), "..", "plugins"),
+    os.path.join(os.path.dirname(__file__), ".."),
+]
 
-from personalize_logic.mparticle_generator import write_synthetic_ndjson  # noqa: E402
 from personalize_logic.mparticle_interactions import (  # noqa: E402
     DEFAULT_ACTIONS,
     MParticleExportConfig,
     MParticleInteractionsExporter,
 )
 from personalize_logic.partitions import PartedCsvWriter  # noqa: E402
+from scripts.mparticle_generator import write_synthetic_ndjson  # noqa: E402
 
 SPEEDUP_GOAL = 10.0
 RSS_RATIO_GOAL = 1.2

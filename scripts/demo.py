@@ -58,7 +58,7 @@ def seed(stack: LocalStack, *, end_date: dt.date, days: int, bucket: str = BUCKE
     """Put the Bingewatch sample where the pipeline expects its inputs; return what was seeded."""
     from emulators.pinpoint.seed import seed_endpoints_from_csv
     from personalize_logic import layout
-    from personalize_logic.mparticle_generator import bingewatch_batches
+    from scripts.mparticle_generator import bingewatch_batches
 
     s3 = stack.client("s3")
     s3.create_bucket(Bucket=bucket)

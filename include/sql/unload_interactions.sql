@@ -1,8 +1,9 @@
 -- Interactions of one data interval, shaped for Amazon Personalize (header = schema field names).
--- Portable: runs on Amazon Redshift (inside UNLOAD via RedshiftToS3Operator) and on PostgreSQL
--- (SqlToInteractionsOperator, the embedded stand-in). No '' escapes and no $$ (UNLOAD wraps the
--- query in $$...$$). The interval is compared on integer epoch seconds, so there is no time-zone
--- ambiguity: [data_interval_start, data_interval_end).
+-- Portable: the export DAG runs it with SqlToInteractionsOperator on the connection of
+-- pipeline.export.sql or .redshift (Amazon Redshift, or PostgreSQL as the embedded stand-in); it is
+-- also written to run inside UNLOAD (RedshiftUnloadToPartitionOperator, which no generated DAG uses
+-- yet): no '' escapes and no $$ (UNLOAD wraps the query in $$...$$). The interval is compared on
+-- integer epoch seconds, so there is no time-zone ambiguity: [data_interval_start, data_interval_end).
 -- Source table (params.interactions_table, default analytics.interactions):
 --   user_id VARCHAR, item_id VARCHAR, event_type VARCHAR, event_value FLOAT (nullable),
 --   event_ts BIGINT (epoch seconds, UTC)

@@ -54,7 +54,6 @@ from personalize_logic.batch_output import OutputRecord, parse_line
 MAX_BATCHES_PER_REQUEST = 100
 MAX_BATCH_BYTES = 128 * 1024
 MAX_REQUEST_BYTES = 256 * 1024
-MAX_USER_ATTRIBUTES_PER_BATCH = 100
 MAX_ATTRIBUTE_NAME_CHARS = 256
 MAX_ATTRIBUTE_VALUE_CHARS = 4096
 MAX_LIST_ENTRIES = 1000
@@ -266,6 +265,10 @@ class BatchBuilder:
 
     # ------------------------------------------------------------------ items
     def _items(self, record: OutputRecord, user_id: str) -> tuple[list[str], list[DeadLetter], int]:
+        """
+        The item ids to send for ``output.recommendedItems``, a dead letter per kind of entry dropped
+        (not a string, empty or too long, past ``max_items``), and the number of entries dropped.
+        """
         items = (record.output or {}).get("recommendedItems")
         if not isinstance(items, list):
             return [], [], 0
@@ -276,63 +279,36 @@ class BatchBuilder:
             and (not items or (min(map(len, items)) > 0 and max(map(len, items)) <= MAX_LIST_ENTRY_CHARS))
         ):
             return items, [], 0
-        dead: list[DeadLetter] = []
-        dropped = 0
-        kept: list[str] = []
-        too_long: list[str] = []
-        invalid = 0
-        for item in items:
-            if isinstance(item, str):
-                pass
-            elif isinstance(item, int) and not isinstance(item, bool):
-                item = str(item)
-            else:
-                invalid += 1
-                continue
-            if len(item) > MAX_LIST_ENTRY_CHARS or not item:
-                too_long.append(item)
-                continue
-            kept.append(item)
-        if invalid:
-            dropped += invalid
-            dead.append(
-                DeadLetter(
-                    record.line_number,
-                    REASON_INVALID_ITEM,
-                    f"{invalid} entries of output.recommendedItems are not strings",
-                    user_id=user_id,
-                    user_uploaded=True,
-                )
-            )
-        if too_long:
-            dropped += len(too_long)
-            dead.append(
-                DeadLetter(
-                    record.line_number,
-                    REASON_ITEM_TOO_LONG,
-                    f"item ids longer than {MAX_LIST_ENTRY_CHARS} characters (or empty) dropped "
-                    "from output.recommendedItems",
-                    user_id=user_id,
-                    items=tuple(too_long),
-                    user_uploaded=True,
-                )
-            )
-        if len(kept) > self.settings.max_items:
-            cut = kept[self.settings.max_items :]
-            kept = kept[: self.settings.max_items]
-            dropped += len(cut)
-            dead.append(
-                DeadLetter(
-                    record.line_number,
-                    REASON_ITEMS_TRUNCATED,
-                    f"output.recommendedItems has more than {self.settings.max_items} entries; "
-                    "the rest were not sent",
-                    user_id=user_id,
-                    items=tuple(cut),
-                    user_uploaded=True,
-                )
-            )
-        return kept, dead, dropped
+        kept, invalid, bad_length = _sort_items(items)
+        max_items = self.settings.max_items
+        kept, cut = kept[:max_items], kept[max_items:]
+        dropped = [
+            (
+                invalid,
+                REASON_INVALID_ITEM,
+                f"{invalid} entries of output.recommendedItems are not strings",
+                (),
+            ),
+            (
+                len(bad_length),
+                REASON_ITEM_TOO_LONG,
+                f"item ids longer than {MAX_LIST_ENTRY_CHARS} characters (or empty) dropped "
+                "from output.recommendedItems",
+                tuple(bad_length),
+            ),
+            (
+                len(cut),
+                REASON_ITEMS_TRUNCATED,
+                f"output.recommendedItems has more than {max_items} entries; the rest were not sent",
+                tuple(cut),
+            ),
+        ]
+        dead = [
+            DeadLetter(record.line_number, reason, detail, user_id=user_id, items=ids, user_uploaded=True)
+            for count, reason, detail, ids in dropped
+            if count
+        ]
+        return kept, dead, sum(count for count, *_ in dropped)
 
     # ------------------------------------------------------------------ build
     def build_line(
@@ -453,6 +429,27 @@ class BatchBuilder:
 
 # A JSON string of 1..512 printable ASCII characters without escapes (its text is its value).
 _ITEM = rb'"[\x20\x21\x23-\x5b\x5d-\x7e]{1,%d}"' % MAX_LIST_ENTRY_CHARS
+
+
+def _sort_items(items: list[Any]) -> tuple[list[str], int, list[str]]:
+    """
+    Split recommended items into (sendable ids, number of entries that are not strings, ids that are
+    empty or longer than an mParticle list entry). Integers are taken as their decimal text.
+    """
+    kept: list[str] = []
+    invalid = 0
+    bad_length: list[str] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = str(item)
+        elif not isinstance(item, str):
+            invalid += 1
+            continue
+        if len(item) > MAX_LIST_ENTRY_CHARS or not item:
+            bad_length.append(item)
+        else:
+            kept.append(item)
+    return kept, invalid, bad_length
 
 
 def _fast_line_pattern(user_id_field: str) -> re.Pattern[bytes]:
@@ -592,11 +589,6 @@ class RequestPacker:
         return self._take(end_offset, lines) if self._parts else None
 
 
-def bulk_body(batches: Iterable[dict[str, Any]]) -> bytes:
-    """Serialise batches given as dicts into one compact ``/v2/bulkevents`` body."""
-    return json.dumps(list(batches), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def iter_requests(
     records: Iterable[OutputRecord],
     builder: BatchBuilder,
@@ -606,7 +598,7 @@ def iter_requests(
     """
     Build and pack every record; dead letters are appended to ``dead_letters`` when given.
 
-    Convenience for tests and benchmarks; the operator drives :class:`BatchBuilder` and
+    Convenience for tests; the operator drives :class:`BatchBuilder` and
     :class:`RequestPacker` itself to interleave checkpoints.
     """
     packer = packer or RequestPacker()

@@ -2,9 +2,31 @@
 Project configuration: one file per personalization project in ``include/config/``.
 
 The format of the retired AWS Solution "Maintaining Personalized Experiences with Machine Learning"
-(MPE) is accepted as it is: its keys (``tags``, ``datasetGroup``, ``datasets``, ``eventTracker``,
-``filters``, ``recommenders``, ``solutions``) keep their meaning, ``serviceConfig`` blocks are passed
-to the boto3 ``create_*`` calls, and unknown keys are errors, as in MPE's own validator.
+(MPE) is accepted where this pipeline acts on it: ``tags``, ``datasetGroup``, ``datasets``,
+``filters`` and ``solutions`` (with ``batchInferenceJobs`` / ``batchSegmentJobs``) keep their meaning,
+``serviceConfig`` blocks are passed to the boto3 ``create_*`` calls, and unknown keys are errors, as
+in MPE's own validator. Every key either works or is rejected with an error that names it and says
+why (:data:`NOT_ACTED_ON`); none is accepted and then ignored:
+
+* works: root ``tags`` (MPE's rule: copied to every resource without tags of its own; schemas take
+  none); every ``serviceConfig`` key of the dataset group, filters, solutions and batch jobs (passed
+  to the create call, the service validates the ones not checked here); a dataset's ``name`` and
+  ``tags``; a schema's ``name``, ``schema`` and ``domain`` (all ``CreateSchema`` takes: another key is
+  an error here, not at run time); ``datasets.serviceConfig`` (``importMode`` is the default of the
+  train DAG's Param ``import_mode``; ``publishAttributionMetricsToS3`` and ``tags`` go to every
+  dataset import job); ``solutionVersion.trainingMode`` (the default of Param ``training_mode``) and
+  ``solutionVersion.tags``.
+* rejected, because this pipeline has no such step: ``eventTracker``, ``recommenders`` and
+  ``solutions[].campaigns`` (it imports in bulk and runs batch jobs only); every ``workflowConfig``
+  (MPE's cron ``schedules`` and ``maxAge``: here imports and training run on a fresh export or on
+  ``pipeline.training.schedule``, and batch jobs when the metrics gate accepts a version);
+  ``performAutoTraining: true`` (solutions are created with it off, ``false`` is accepted).
+* rejected keys of this project's own block: ``pipeline.export.redshift.iamRoleArn`` (source
+  ``redshift`` runs ``sqlFile`` through ``connId``: no UNLOAD, no role) and
+  ``pipeline.batchInference.usersFrom`` (the users are always the training snapshot's).
+
+The shipped MPE sample (``include/config/bingewatch.json``) uses none of the rejected keys, so it
+loads byte for byte; no MPE key had to be kept as "accepted but not used".
 
 This project's additions live apart from them, under one top-level key, ``pipeline`` (export source,
 destinations, schedules, alerting, quality gate). They may sit in the same file or in a sidecar
@@ -28,6 +50,7 @@ they are plain classes decoded through :func:`_dec_hook`.
 # (0.8 ms instead of 1.8 ms on the first validation in a parsing process).
 import json
 import re
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -83,8 +106,20 @@ class _OpenBlock:
     """
 
     _Known: ClassVar[type[Struct]]
+    # When set: the only keys the block's create call takes (the botocore model's input members
+    # less those the pipeline sets); any other key is an error here rather than at run time.
+    _only: ClassVar[tuple[str, str, frozenset[str]] | None] = None  # (API call, keys, key set)
+    # Parameters of the create call that the pipeline sets itself: an error here, not at run time.
+    _set_by_pipeline: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, raw: dict[str, Any]) -> None:
+        for key in sorted(self._set_by_pipeline & set(raw)):
+            raise _invalid(key, "set by the pipeline (the dataset group it creates); remove it")
+        if self._only is not None:
+            call, listed, allowed = self._only
+            extra = sorted(set(raw) - allowed)
+            if extra:
+                raise _invalid(extra[0], f"unknown key: {call} takes only {listed}")
         known_names = set(self._Known.__struct_encode_fields__)
         try:
             known = msgspec.convert({k: v for k, v in raw.items() if k in known_names}, self._Known)
@@ -121,6 +156,11 @@ class Tag(_Strict, kw_only=True):
     tagValue: str
 
 
+def tag_list(tags: list[Tag] | None) -> list[dict[str, str]] | None:
+    """Tags as the ``tags`` parameter of a Personalize create call."""
+    return None if tags is None else [{"tagKey": t.tagKey, "tagValue": t.tagValue} for t in tags]
+
+
 class _NamedKnown(Struct, kw_only=True):
     name: ResourceName
 
@@ -130,14 +170,8 @@ class NamedServiceConfig(_OpenBlock):
     name: str
 
 
-class DatasetGroupWorkflow(_Strict, kw_only=True):
-    schedules: dict[Literal["import"], str] | None = None
-    maxAge: str | None = None
-
-
 class DatasetGroupConfig(_Strict, kw_only=True):
     serviceConfig: NamedServiceConfig
-    workflowConfig: DatasetGroupWorkflow | None = None
 
 
 class _SchemaKnown(Struct, kw_only=True):
@@ -167,6 +201,7 @@ class _SchemaKnown(Struct, kw_only=True):
 
 class SchemaServiceConfig(_OpenBlock):
     _Known = _SchemaKnown
+    _only = ("CreateSchema", "name, schema and domain", frozenset({"name", "schema", "domain"}))
     name: str
     schema_: dict[str, Any]
     domain: str | None
@@ -175,8 +210,15 @@ class SchemaServiceConfig(_OpenBlock):
         return [f["name"] for f in self.schema_.get("fields", [])]
 
 
-class _ServiceBlock(_Strict, kw_only=True):
-    serviceConfig: NamedServiceConfig
+class DatasetServiceConfig(_OpenBlock):
+    _Known = _NamedKnown
+    # CreateDataset's other members (datasetGroupArn, datasetType, schemaArn) are set by the pipeline
+    _only = ("CreateDataset", "name and tags here", frozenset({"name", "tags"}))
+    name: str
+
+
+class _DatasetBlock(_Strict, kw_only=True):
+    serviceConfig: DatasetServiceConfig
 
 
 class _SchemaBlock(_Strict, kw_only=True):
@@ -184,12 +226,14 @@ class _SchemaBlock(_Strict, kw_only=True):
 
 
 class DatasetConfig(_Strict, kw_only=True):
-    dataset: _ServiceBlock
+    dataset: _DatasetBlock
     schema_: _SchemaBlock = field(name="schema")
 
 
 class DatasetsServiceConfig(_Strict, kw_only=True):
-    importMode: Literal["FULL", "INCREMENTAL"] = "FULL"
+    """Settings of every dataset import job (``CreateDatasetImportJob``)."""
+
+    importMode: Literal["FULL", "INCREMENTAL"] = "FULL"  # the train DAG's default for Param import_mode
     publishAttributionMetricsToS3: bool | None = None
     tags: list[Tag] | None = None
 
@@ -204,6 +248,10 @@ class DatasetsConfig(_Strict, kw_only=True):
         types = {"Interactions": self.interactions, "Items": self.items, "Users": self.users}
         return {k: v for k, v in types.items() if v is not None}
 
+    @property
+    def import_settings(self) -> DatasetsServiceConfig:
+        return self.serviceConfig or DatasetsServiceConfig()
+
 
 class _FilterKnown(_NamedKnown, kw_only=True):
     filterExpression: Annotated[str, Meta(min_length=1, max_length=2500)]
@@ -211,6 +259,7 @@ class _FilterKnown(_NamedKnown, kw_only=True):
 
 class FilterServiceConfig(_OpenBlock):
     _Known = _FilterKnown
+    _set_by_pipeline = frozenset({"datasetGroupArn"})
     name: str
     filterExpression: str
 
@@ -219,14 +268,8 @@ class FilterConfig(_Strict, kw_only=True):
     serviceConfig: FilterServiceConfig
 
 
-class BatchJobWorkflow(_Strict, kw_only=True):
-    schedule: str | None = None
-    maxAge: str | None = None
-
-
 class BatchJobConfig(_Strict, kw_only=True):
     serviceConfig: dict[str, Any] = field(default_factory=dict)
-    workflowConfig: BatchJobWorkflow | None = None
 
     def __post_init__(self) -> None:
         generated = {"jobName", "solutionVersionArn", "jobInput", "jobOutput", "roleArn"} & set(
@@ -247,14 +290,22 @@ class SolutionVersionConfig(_Strict, kw_only=True):
 class _SolutionKnown(_NamedKnown, kw_only=True):
     recipeArn: str
     solutionVersion: SolutionVersionConfig | None = None
+    performAutoTraining: bool | None = None
 
     def __post_init__(self) -> None:
         if not self.recipeArn.startswith(RECIPE_PREFIX):
             raise _invalid("recipeArn", f"must start with {RECIPE_PREFIX!r}")
+        if self.performAutoTraining:
+            raise _invalid(
+                "performAutoTraining",
+                "solutions are created with performAutoTraining=false: the train DAG trains on its own "
+                "schedule, and automatic training would train (and bill) a second time; remove the key",
+            )
 
 
 class SolutionServiceConfig(_OpenBlock):
     _Known = _SolutionKnown
+    _set_by_pipeline = frozenset({"datasetGroupArn"})
     name: str
     recipeArn: str
     solutionVersion: SolutionVersionConfig | None
@@ -264,24 +315,8 @@ class SolutionServiceConfig(_OpenBlock):
         return self.recipeArn.removeprefix(RECIPE_PREFIX)
 
 
-class SolutionSchedules(_Strict, kw_only=True):
-    full: str | None = None
-    update: str | None = None
-    maxAge: str | None = None
-
-
-class SolutionWorkflow(_Strict, kw_only=True):
-    schedules: SolutionSchedules | None = None
-
-
-class CampaignConfig(_Strict, kw_only=True):
-    serviceConfig: NamedServiceConfig
-
-
 class SolutionConfig(_Strict, kw_only=True):
     serviceConfig: SolutionServiceConfig
-    workflowConfig: SolutionWorkflow | None = None
-    campaigns: list[CampaignConfig] = field(default_factory=list)
     batchInferenceJobs: list[BatchJobConfig] = field(default_factory=list)
     batchSegmentJobs: list[BatchJobConfig] = field(default_factory=list)
 
@@ -320,12 +355,20 @@ class SqlSource(_Strict, kw_only=True):
 
 
 class RedshiftSource(_Strict, kw_only=True):
+    """Runs ``sqlFile`` through ``connId`` like :class:`SqlSource` (rows pass through the worker)."""
+
     connId: str = "redshift_default"
     sqlFile: str = "sql/unload_interactions.sql"
-    iamRoleArn: str | None = None
 
 
 class ExportConfig(_Strict, kw_only=True):
+    """
+    Where each interval's interactions come from: ``mparticle`` (batch files in S3), ``sql`` or
+    ``redshift`` (a SQL file run by ``SqlToInteractionsOperator`` on a common-sql connection, the rows
+    streamed through the worker; the two differ only in the default ``connId``), ``none`` (no export
+    DAG).
+    """
+
     source: Literal["mparticle", "sql", "redshift", "none"] = "none"
     schedule: str = "@daily"
     startDate: date = date(2026, 1, 1)
@@ -357,7 +400,6 @@ class TrainingConfig(_Strict, kw_only=True):
 
 class BatchInferenceSettings(_Strict, kw_only=True):
     numResults: Annotated[int, Meta(ge=1, le=500)] = 25
-    usersFrom: Literal["interactions"] = "interactions"
 
 
 class BatchSegmentSettings(_Strict, kw_only=True):
@@ -424,12 +466,10 @@ def default_pipeline(project: str) -> dict[str, Any]:
 class ProjectConfig(_Strict, kw_only=True):
     """A whole config file: MPE keys plus ``pipeline``."""
 
-    tags: list[Tag] | None = None
+    tags: list[Tag] | None = None  # copied into every block without tags of its own (load_config)
     datasetGroup: DatasetGroupConfig
     datasets: DatasetsConfig
-    eventTracker: _ServiceBlock | None = None
     filters: list[FilterConfig] = field(default_factory=list)
-    recommenders: list[dict[str, Any]] = field(default_factory=list)
     solutions: list[SolutionConfig] = field(default_factory=list)
     pipeline: PipelineConfig
 
@@ -464,7 +504,7 @@ class ProjectConfig(_Strict, kw_only=True):
 def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> dict[str, Any]:
     merged = dict(base)
     for key, value in extra.items():
-        if key in ("solutions", "filters", "recommenders") and key in merged:
+        if key in ("solutions", "filters") and key in merged:
             merged[key] = [*merged[key], *value]
         elif key in merged and isinstance(merged[key], dict) and isinstance(value, dict):
             merged[key] = _merge(merged[key], value, f"{where}.{key}")
@@ -473,6 +513,112 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> dict[str,
         else:
             merged[key] = value
     return merged
+
+
+# Keys that MPE (or an earlier version of this project) accepts but this pipeline would not act on.
+# Accepting them would let a config look as if it did something it does not: each is an error that
+# names the key and says why. ``*`` stands for every entry of a list.
+NOT_ACTED_ON: dict[tuple[str, ...], str] = {
+    ("eventTracker",): (
+        "event trackers are not created by this pipeline: it imports interactions in bulk, once per "
+        "data interval, and never calls PutEvents; remove the block, or create the tracker outside Airflow"
+    ),
+    ("recommenders",): (
+        "recommenders are not created by this pipeline: it trains solutions and runs batch jobs; "
+        "remove the block, or create the recommenders outside Airflow"
+    ),
+    ("solutions", "*", "campaigns"): (
+        "campaigns are not deployed by this pipeline: it runs batch inference and batch segment jobs "
+        "only; remove the block, or deploy the campaign outside Airflow"
+    ),
+    ("datasetGroup", "workflowConfig"): (
+        "imports run in the train DAG, which runs on a fresh export (or on pipeline.training.schedule), "
+        "and every run imports; remove workflowConfig, and set pipeline.training.schedule for a cron"
+    ),
+    ("solutions", "*", "workflowConfig"): (
+        "every train DAG run trains each solution, on a fresh export or on pipeline.training.schedule; "
+        "the training mode is serviceConfig.solutionVersion.trainingMode (or the run's Param "
+        "training_mode); remove workflowConfig"
+    ),
+    ("solutions", "*", "batchInferenceJobs", "*", "workflowConfig"): (
+        "batch jobs run when the metrics gate accepts a new solution version (the batch DAG is "
+        "scheduled on it), not on a cron; remove workflowConfig"
+    ),
+    ("solutions", "*", "batchSegmentJobs", "*", "workflowConfig"): (
+        "batch jobs run when the metrics gate accepts a new solution version (the batch DAG is "
+        "scheduled on it), not on a cron; remove workflowConfig"
+    ),
+    ("pipeline", "export", "redshift", "iamRoleArn"): (
+        "source 'redshift' runs sqlFile through the connection connId and streams the rows through "
+        "the worker; no UNLOAD runs, so no IAM role is used; remove the key"
+    ),
+    ("pipeline", "batchInference", "usersFrom"): (
+        "the users of a batch inference job are always those of the training snapshot's "
+        "interactions; there is nothing to choose: remove the key"
+    ),
+}
+
+
+def _keys_not_acted_on(raw: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The dotted keys of ``raw`` listed in :data:`NOT_ACTED_ON`, each with its reason."""
+
+    def walk(node: Any, pattern: tuple[str, ...], where: tuple[str, ...]) -> Iterator[str]:
+        head, rest = pattern[0], pattern[1:]
+        if head == "*":
+            items = enumerate(node) if isinstance(node, list) else iter(())
+            for index, item in items:
+                yield from walk(item, rest, (*where, str(index)))
+        elif isinstance(node, dict) and head in node:
+            if rest:
+                yield from walk(node[head], rest, (*where, head))
+            else:
+                yield ".".join((*where, head))
+
+    for pattern, reason in NOT_ACTED_ON.items():
+        for key in walk(raw, pattern, ()):
+            yield key, reason
+
+
+def _copy_root_tags(raw: dict[str, Any]) -> None:
+    """
+    MPE's root ``tags`` apply to every resource that has no ``tags`` of its own: copy them into
+    each create call's block (dataset group, datasets, dataset import jobs, filters, solutions,
+    solution versions, batch jobs; schemas take no tags). Left alone when they are not a valid tag
+    list: validation then reports them at ``tags``.
+    """
+    try:
+        tags = tag_list(msgspec.convert(raw.get("tags"), list[Tag]))
+    except msgspec.ValidationError:
+        return
+    if not tags:
+        return
+
+    def give(block: Any) -> None:
+        if isinstance(block, dict) and "tags" not in block:
+            block["tags"] = [dict(tag) for tag in tags]
+
+    def at(node: Any, key: str, *, create: bool = False) -> Any:
+        """``node[key]`` if ``node`` is a dict; an optional block missing is created empty."""
+        if not isinstance(node, dict):
+            return None
+        return node.setdefault(key, {}) if create else node.get(key)
+
+    def each(node: Any) -> list[Any]:
+        return node if isinstance(node, list) else []
+
+    give(at(at(raw, "datasetGroup"), "serviceConfig"))
+    datasets = at(raw, "datasets")
+    give(at(datasets, "serviceConfig", create=True))
+    for kind in ("interactions", "items", "users"):
+        give(at(at(at(datasets, kind), "dataset"), "serviceConfig"))
+    for block in each(raw.get("filters")):
+        give(at(block, "serviceConfig"))
+    for solution in each(raw.get("solutions")):
+        service = at(solution, "serviceConfig")
+        give(service)
+        give(at(service, "solutionVersion", create=True))
+        for job in each(at(solution, "batchInferenceJobs")) + each(at(solution, "batchSegmentJobs")):
+            give(at(job, "serviceConfig", create=True))
 
 
 def _format_error(path: Path, exc: msgspec.ValidationError) -> str:
@@ -502,9 +648,12 @@ def load_config(path: str | Path) -> ProjectConfig:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{sidecar}: not valid JSON (line {exc.lineno}): {exc.msg}") from exc
         raw = _merge(raw, extra, sidecar.name)
+    for key, reason in _keys_not_acted_on(raw):
+        raise ConfigError(f"{path}: invalid key {key}: {reason}")
     if "pipeline" not in raw:
         name = raw.get("datasetGroup", {}).get("serviceConfig", {}).get("name", path.stem)
         raw["pipeline"] = default_pipeline(str(name))
+    _copy_root_tags(raw)
     try:
         return msgspec.convert(raw, ProjectConfig, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:

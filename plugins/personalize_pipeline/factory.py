@@ -40,6 +40,7 @@ from personalize_logic.project_config import (
     SolutionConfig,
     discover_configs,
     load_config,
+    tag_list,
 )
 
 INCLUDE_DIR = Path(os.environ.get("AP_INCLUDE_DIR", Path(__file__).resolve().parents[2] / "include"))
@@ -315,6 +316,7 @@ def _schemas_and_datasets(cfg: ProjectConfig, dataset_group: Any) -> dict[str, A
             dataset_group_arn=dataset_group.output,
             dataset_type=dataset_type,
             schema_arn=schema.output,
+            create_kwargs=dataset_cfg.dataset.serviceConfig.dump(exclude={"name"}),
         )
     return datasets
 
@@ -346,6 +348,8 @@ def _interactions_import(cfg: ProjectConfig, dataset: Any) -> Any:
         data_location=SNAPSHOT_URI,
         role_arn=pipeline.roleArn,
         import_mode="{{ params.import_mode }}",
+        publish_attribution_metrics_to_s3=cfg.datasets.import_settings.publishAttributionMetricsToS3,
+        tags=tag_list(cfg.datasets.import_settings.tags),
     )
     chain(dataset, snapshot, validate, import_interactions)
     return import_interactions
@@ -374,6 +378,8 @@ def _optional_imports(cfg: ProjectConfig, datasets: dict[str, Any]) -> list[Any]
             data_location=location,
             role_arn=pipeline.roleArn,
             import_mode="{{ params.import_mode }}",
+            publish_attribution_metrics_to_s3=cfg.datasets.import_settings.publishAttributionMetricsToS3,
+            tags=tag_list(cfg.datasets.import_settings.tags),
         )
         chain(datasets[dataset_type], present, job)
         imports.append(job)
@@ -436,6 +442,7 @@ def _train_and_gate(
         training_mode=(
             "{{ '" + configured_mode + "' if params.training_mode == 'CONFIG' else params.training_mode }}"
         ),
+        tags=tag_list(version_cfg.tags) if version_cfg else None,
     )
     # Accepted: the gate succeeds and its outlet, the solution's Asset, starts the batch DAG.
     # Rejected: the gate ends skipped with the reason, and no Asset event is emitted.

@@ -29,7 +29,7 @@ def airflow_db() -> None:
 def test_export_dag_with_dag_test(local_stack, airflow_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from personalize_pipeline.factory import build_project_dags
 
-    from personalize_logic.mparticle_generator import bingewatch_batches
+    from scripts.mparticle_generator import bingewatch_batches
 
     bucket = "dagtest-export"
     s3 = local_stack.client("s3")

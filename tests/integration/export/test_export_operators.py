@@ -13,7 +13,7 @@ import types
 import boto3
 import pytest
 
-from personalize_logic.mparticle_generator import bingewatch_batches
+from scripts.mparticle_generator import bingewatch_batches
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BINGE = ROOT / "include/data/bingewatch/interactions.csv"

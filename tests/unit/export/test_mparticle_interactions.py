@@ -299,6 +299,28 @@ def test_actions_filter_counts_ignored():
     assert st.events_ignored == 1
 
 
+@pytest.mark.parametrize("action", [["purchase"], {"name": "purchase"}, 7, None])
+def test_an_action_that_is_not_a_string_is_quarantined_not_a_crash(action):
+    # a list or an object used to reach a set lookup and raise TypeError (unhashable)
+    rows, q, st = run(line(batch(events=[event(action=action), event(action="purchase")])))
+    assert [r[2] for r in rows] == ["purchase"]
+    assert [(r["event_index"], r["field"], r["reason"]) for r in q] == [
+        (0, "product_action.action", "invalid_action")
+    ]
+    assert st.events_quarantined == 1
+
+
+def test_a_batch_without_a_user_quarantines_each_selected_event_and_ignores_the_rest():
+    events = [event(action="refund"), event(), {"event_type": "screen_view"}, event(action="purchase")]
+    rows, q, st = run(line(batch(mpid=None, events=events)))
+    assert rows == []
+    assert [(r["event_index"], r["field"], r["reason"]) for r in q] == [
+        (1, "mpid", "missing_user_id"),
+        (3, "mpid", "missing_user_id"),
+    ]
+    assert (st.events_ignored, st.events_quarantined, st.products_seen) == (2, 2, 0)
+
+
 def test_accounting_invariant_mixed_input():
     data = b"\n".join(
         [

@@ -10,13 +10,13 @@ import pytest
 from personalize_logic import layout as L
 from personalize_logic import partitions as P
 from personalize_logic.interactions_validation import CsvValidator, parse_schema, validate_files
-from personalize_logic.mparticle_generator import (
+from personalize_logic.mparticle_interactions import MParticleExportConfig, MParticleInteractionsExporter
+from scripts.mparticle_generator import (
     EDGE_MPIDS,
     bingewatch_batches,
     bingewatch_mpid,
     synthetic_batch_lines,
 )
-from personalize_logic.mparticle_interactions import MParticleExportConfig, MParticleInteractionsExporter
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SCHEMA = json.loads((ROOT / "include/schemas/interactions.json").read_text())

@@ -16,6 +16,9 @@ Two generators:
   memory (a generator of NDJSON lines) for benchmarks.
 
 The batches validate against mParticle's published JSON schema (checked in the unit tests).
+
+It lives in ``scripts/``, beside the demo that seeds the embedded stack with it, and not in
+``plugins/``: it is demo, test and benchmark data, and Airflow never imports it.
 """
 
 from __future__ import annotations
