@@ -44,6 +44,7 @@ from emulators.personalize import batch as batch_jobs
 from emulators.personalize import data_rules
 from emulators.personalize.jobs import JobScheduler
 from emulators.personalize.store import Store
+from personalize_logic.facts import personalize_data_rules as rules
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +430,7 @@ class PersonalizeEmulator(AwsService):
         group = self._get(group_arn, "dataset-group", "dataset group")
         schema = self._get(params["schemaArn"], "schema", "schema")
         dataset_type = params["datasetType"]
-        kind = data_rules.normalize_dataset_type(dataset_type)
+        kind = rules.normalize_dataset_type(dataset_type)
         if kind not in ("INTERACTIONS", "ITEMS", "USERS", "ACTIONS", "ACTION_INTERACTIONS"):
             raise ServiceError("InvalidInputException", f"Unknown datasetType {dataset_type}")
         try:
@@ -592,7 +593,7 @@ class PersonalizeEmulator(AwsService):
         fields = data_rules.parse_schema(schema["schema"])
         target = self._dataset_dir(job["datasetArn"]) / "data.parquet"
         with self._data_lock:
-            rows, _ = data_rules.merge_into(
+            rows = data_rules.merge_into(
                 target, Path(staged), dataset["datasetType"], job["importMode"], fields
             )
         Path(staged).unlink(missing_ok=True)
@@ -612,7 +613,7 @@ class PersonalizeEmulator(AwsService):
         import pandas as pd
 
         for dataset in self.store.find("dataset", parent=group_arn):
-            if data_rules.normalize_dataset_type(dataset["datasetType"]) == kind:
+            if rules.normalize_dataset_type(dataset["datasetType"]) == kind:
                 path = self._dataset_dir(dataset["datasetArn"]) / "data.parquet"
                 if path.exists():
                     with self._data_lock:
@@ -830,9 +831,9 @@ class PersonalizeEmulator(AwsService):
                 interactions = interactions[interactions["EVENT_VALUE"] >= float(threshold)]
             except ValueError as exc:
                 raise _JobFailed(f"eventValueThreshold {threshold!r} is not a number") from exc
-        if len(interactions) < data_rules.MIN_INTERACTIONS:
+        if len(interactions) < rules.MIN_INTERACTIONS_FOR_TRAINING:
             raise _JobFailed(
-                f"Training needs at least {data_rules.MIN_INTERACTIONS} interactions after event type and "
+                f"Training needs at least {rules.MIN_INTERACTIONS_FOR_TRAINING} interactions after event type and "
                 f"event value filtering; found {len(interactions)}"
             )
         counts = Counter(interactions["USER_ID"].astype(str).value_counts().to_dict())
