@@ -15,7 +15,9 @@ cannot tell the emulator from AWS:
 * **Response validation** against the output shape (a handler returning something the model forbids
   is an emulator bug and becomes a 500 ``InternalFailure``, so tests cannot be fooled by it), and
   serialization (timestamps as epoch seconds in JSON bodies unless the shape says otherwise).
-* **Errors**: a handler raises :class:`ServiceError` (code, message, status); json protocol answers
+* **Errors**: a handler (or the backend behind it) raises :class:`~emulators.errors.ServiceError`
+  (code, message, optional status: by default the status the model gives that error shape, else
+  400); json protocol answers
   ``{"__type": code, "message": ...}``, rest-json answers the ``x-amzn-ErrorType`` header and
   ``{"message": ..., "Message": ...}``. botocore turns both into ``ClientError`` with that code.
 
@@ -41,6 +43,8 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
 
+from emulators.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -56,16 +60,6 @@ def load_service_model(service_name: str) -> ServiceModel:
         if _SESSION is None:
             _SESSION = botocore.session.get_session()
         return _SESSION.get_service_model(service_name)
-
-
-class ServiceError(Exception):
-    """An AWS-shaped error answer: ``code`` (e.g. ``ResourceNotFoundException``), message, HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 class _ValidationFailed(Exception):
@@ -388,8 +382,12 @@ class AwsService:
         method = getattr(self, operation_name, None)
         return method if callable(method) else None
 
-    def supported_operations(self) -> list[str]:
-        return [n for n in self.model.operation_names if self.handler_for(n) is not None]
+    def error_status(self, code: str) -> int:
+        """The HTTP status the service model gives the error shape ``code`` (400 when it names none)."""
+        for shape in self.model.error_shapes:
+            if shape.name == code:
+                return int(shape.metadata.get("error", {}).get("httpStatusCode", 400))
+        return 400
 
     def close(self) -> None:  # pragma: no cover - subclasses override
         """Release resources (called by ``RunningServer.shutdown``)."""
@@ -400,7 +398,9 @@ class AwsService:
         try:
             status, headers, body = self._dispatch(environ)
         except ServiceError as exc:
-            status, headers, body = self._error(exc.code, exc.message, exc.status)
+            status, headers, body = self._error(
+                exc.code, exc.message, exc.status or self.error_status(exc.code)
+            )
         except _ValidationFailed as exc:
             message = f"{len(exc.errors)} validation error(s) detected: " + "; ".join(exc.errors)
             status, headers, body = self._error(self.validation_error_code, message, 400)
@@ -601,6 +601,3 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-
-#: The brief's name for the json-protocol flavour; the same class serves both protocols.
-AwsJsonService = AwsService

@@ -145,7 +145,7 @@ def start_stack(
             stack.endpoints["s3"] = f"http://{public_host}:{port}"
 
         if "personalize" in services:
-            from emulators.personalize.server import create_app as personalize_app
+            from emulators.personalize.responses import create_app as personalize_app
 
             app = personalize_app(
                 state_dir=state_dir / "personalize",
