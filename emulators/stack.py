@@ -157,7 +157,7 @@ def start_stack(
             stack.endpoints["personalize"] = f"http://{public_host}:{server.port}"
 
         if "pinpoint" in services:
-            from emulators.pinpoint.server import create_app as pinpoint_app
+            from emulators.pinpoint.responses import create_app as pinpoint_app
 
             app = pinpoint_app(
                 state_dir=state_dir / "pinpoint",
