@@ -169,7 +169,7 @@ def start_stack(
             stack.endpoints["pinpoint"] = f"http://{public_host}:{server.port}"
 
         if "mparticle" in services:
-            from emulators.mparticle.server import create_app as mparticle_app
+            from emulators.mparticle.responses import create_app as mparticle_app
 
             app = mparticle_app(
                 state_dir=state_dir / "mparticle",
