@@ -482,28 +482,55 @@ class AwsService:
 
     # -- rest-json protocol -----------------------------------------------------------------------
     def _parse_rest_json(self, environ: dict[str, Any], body: bytes) -> tuple[OperationModel, dict[str, Any]]:
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        operation, labels = self._match_route(environ, query)
+        shape = operation.input_shape
+        if shape is None:
+            return operation, {}
+        payload_name = shape.serialization.get("payload")
+        params, body_members = self._located_params(environ, shape, labels, query)
+        if payload_name:
+            member = shape.members[payload_name]
+            if member.type_name in ("blob", "string"):
+                if body:
+                    params[payload_name] = body if member.type_name == "blob" else body.decode("utf-8")
+            elif body:
+                params[payload_name] = _from_wire(self._json_body(body), member)
+        elif body_members and body:
+            raw = self._json_body(body)
+            if not isinstance(raw, dict):
+                raise ServiceError("BadRequestException", "Request body must be a JSON object")
+            for key, item in raw.items():
+                member = body_members.get(key)
+                params[key] = _from_wire(item, member) if member is not None else item
+        return operation, params
+
+    def _match_route(
+        self, environ: dict[str, Any], query: Mapping[str, list[str]]
+    ) -> tuple[OperationModel, dict[str, str]]:
+        """The operation whose method + URI template match the request, and the URI labels' values."""
         method = environ.get("REQUEST_METHOD", "GET").upper()
         raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         path = raw_path.split("?", 1)[0] if raw_path else environ.get("PATH_INFO", "/")
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         for route in self._routes:
             labels = route.match(method, path, query)
             if labels is not None:
-                break
-        else:
-            raise ServiceError("UnknownOperationException", f"No operation for {method} {path}", 404)
-        operation = route.operation
-        shape = operation.input_shape
-        params: dict[str, Any] = {}
-        if shape is None:
-            return operation, params
-        members = shape.members
+                return route.operation, labels
+        raise ServiceError("UnknownOperationException", f"No operation for {method} {path}", 404)
+
+    @staticmethod
+    def _located_params(
+        environ: dict[str, Any], shape: Shape, labels: dict[str, str], query: Mapping[str, list[str]]
+    ) -> tuple[dict[str, Any], dict[str, Shape]]:
+        """Members bound to the URI, query string and headers; and the members left for the JSON body
+        (the payload member excluded)."""
         payload_name = shape.serialization.get("payload")
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        body_members: dict[str, Any] = {}
-        for name, member in members.items():
+        params: dict[str, Any] = {}
+        body_members: dict[str, Shape] = {}
+        for name, member in shape.members.items():
             location = member.serialization.get("location")
             wire_name = member.serialization.get("name", name)
             if location == "uri":
@@ -528,21 +555,7 @@ class AwsService:
                     params[name] = found
             elif name != payload_name:
                 body_members[name] = member
-        if payload_name:
-            member = members[payload_name]
-            if member.type_name in ("blob", "string"):
-                if body:
-                    params[payload_name] = body if member.type_name == "blob" else body.decode("utf-8")
-            elif body:
-                params[payload_name] = _from_wire(self._json_body(body), member)
-        elif body_members and body:
-            raw = self._json_body(body)
-            if not isinstance(raw, dict):
-                raise ServiceError("BadRequestException", "Request body must be a JSON object")
-            for key, item in raw.items():
-                member = body_members.get(key)
-                params[key] = _from_wire(item, member) if member is not None else item
-        return operation, params
+        return params, body_members
 
     @staticmethod
     def _json_body(body: bytes) -> Any:
