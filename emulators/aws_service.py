@@ -351,6 +351,8 @@ class AwsService:
         subclass named after the operation are used.
     :param validation_error_code: the ``__type`` of request validation failures
         (AWS's framework answers ``ValidationException``).
+    :param backend: the service's backend (``emulators/<svc>/models.py``) the handlers call;
+        :meth:`close` closes it.
     """
 
     def __init__(
@@ -359,8 +361,10 @@ class AwsService:
         handlers: Mapping[str, Handler] | None = None,
         *,
         validation_error_code: str = "ValidationException",
+        backend: Any = None,
     ) -> None:
         self.service_name = service_name
+        self.backend = backend
         self.model = load_service_model(service_name)
         self.protocol = self.model.metadata["protocol"]
         if self.protocol not in ("json", "rest-json"):
@@ -389,8 +393,11 @@ class AwsService:
                 return int(shape.metadata.get("error", {}).get("httpStatusCode", 400))
         return 400
 
-    def close(self) -> None:  # pragma: no cover - subclasses override
-        """Release resources (called by ``RunningServer.shutdown``)."""
+    def close(self) -> None:
+        """Release the backend (called by ``RunningServer.shutdown``)."""
+        close = getattr(self.backend, "close", None)
+        if callable(close):
+            close()
 
     # -- WSGI -------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

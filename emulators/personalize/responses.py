@@ -48,12 +48,10 @@ def _tags(params: Params) -> list[dict[str, str]]:
 class PersonalizeEmulator(AwsService):
     """The Personalize service: one thin handler per supported operation over ``self.backend``."""
 
-    def __init__(self, backend: PersonalizeBackend) -> None:
-        super().__init__("personalize", validation_error_code="ValidationException")
-        self.backend = backend
+    backend: PersonalizeBackend
 
-    def close(self) -> None:
-        self.backend.close()
+    def __init__(self, backend: PersonalizeBackend) -> None:
+        super().__init__("personalize", validation_error_code="ValidationException", backend=backend)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         self.backend.settle()

@@ -49,12 +49,10 @@ def _accepted() -> dict[str, Any]:
 class PinpointEmulator(AwsService):
     """The Pinpoint service: one thin handler per supported operation over ``self.backend``."""
 
-    def __init__(self, backend: PinpointBackend) -> None:
-        super().__init__("pinpoint", validation_error_code="BadRequestException")
-        self.backend = backend
+    backend: PinpointBackend
 
-    def close(self) -> None:
-        self.backend.close()
+    def __init__(self, backend: PinpointBackend) -> None:
+        super().__init__("pinpoint", validation_error_code="BadRequestException", backend=backend)
 
     # -- apps -------------------------------------------------------------------------------------
     def CreateApp(self, params: Params) -> dict[str, Any]:
