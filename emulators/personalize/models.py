@@ -320,7 +320,7 @@ class PersonalizeBackend:
     # ----------------------------------------------------------------------------------------------
     # dataset groups, schemas, datasets
     # ----------------------------------------------------------------------------------------------
-    def create_dataset_group(self, name: str, tags: list[dict[str, str]], **options: Any) -> dict[str, Any]:
+    def create_dataset_group(self, name: str, tags: list[dict[str, str]], **options: Any) -> str:
         """:param options: ``roleArn``, ``kmsKeyArn``, ``domain`` (kept when given)."""
         arn = self._arn(f"dataset-group/{name}")
         with self.store.transaction():
@@ -328,7 +328,7 @@ class PersonalizeBackend:
             data = {"name": name, "datasetGroupArn": arn, "_tags": tags}
             data.update({k: v for k, v in options.items() if v})
             self._create_async("dataset-group", arn, name, None, data)
-        return data
+        return arn
 
     def delete_dataset_group(self, arn: str) -> None:
         with self.store.transaction():

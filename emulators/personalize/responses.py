@@ -100,14 +100,14 @@ class PersonalizeEmulator(AwsService):
 
     # -- dataset groups ---------------------------------------------------------------------------
     def CreateDatasetGroup(self, params: Params) -> dict[str, Any]:
-        data = self.backend.create_dataset_group(
+        arn = self.backend.create_dataset_group(
             params["name"],
             _tags(params),
             roleArn=params.get("roleArn"),
             kmsKeyArn=params.get("kmsKeyArn"),
             domain=params.get("domain"),
         )
-        out = {"datasetGroupArn": data["datasetGroupArn"]}
+        out = {"datasetGroupArn": arn}
         if params.get("domain"):
             out["domain"] = params["domain"]
         return out
