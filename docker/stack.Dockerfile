@@ -12,7 +12,8 @@ FROM apache/airflow:3.3.2-python3.11
 COPY --chown=airflow:0 requirements.txt /requirements.txt
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /requirements.txt
 
-# The emulators may reuse the pure logic under plugins/personalize_logic (no Airflow import there).
+# The emulators import the pure logic under plugins/personalize_logic (no Airflow import there):
+# the Personalize data rules live in plugins/personalize_logic/facts, so plugins/ must be on PYTHONPATH.
 WORKDIR /opt/local-stack
 COPY --chown=airflow:0 emulators/ ./emulators/
 COPY --chown=airflow:0 plugins/ ./plugins/

@@ -4,6 +4,11 @@
 endpoints and the Airflow connections that point at them (also written to ``<state-dir>/stack.json``).
 ``start --foreground`` runs it in this process until Ctrl-C (what docker-compose uses).
 ``stop`` stops the background stack of that state dir.
+
+The emulators judge import data by the project's pure rules under ``plugins/personalize_logic``:
+``main`` puts this checkout's ``plugins/`` on ``sys.path`` when it is not there yet (the Makefile,
+``docker/stack.Dockerfile`` and the tests set ``PYTHONPATH`` themselves), so a plain
+``python -m emulators start`` from the repository root works too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ import time
 from pathlib import Path
 
 DEFAULT_STATE_DIR = Path(os.environ.get("AP_STACK_DIR", ".stack"))
+PLUGINS_DIR = Path(__file__).resolve().parents[1] / "plugins"
+
+
+def ensure_plugins_on_path() -> None:
+    """Put the checkout's ``plugins/`` folder on ``sys.path`` (first) unless it is already there."""
+    if PLUGINS_DIR.is_dir() and str(PLUGINS_DIR) not in sys.path:
+        sys.path.insert(0, str(PLUGINS_DIR))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,6 +139,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    ensure_plugins_on_path()
     args = _parser().parse_args(argv)
     if args.command == "start":
         return _run_foreground(args) if args.foreground else _start_background(args)

@@ -15,7 +15,9 @@ cannot tell the emulator from AWS:
 * **Response validation** against the output shape (a handler returning something the model forbids
   is an emulator bug and becomes a 500 ``InternalFailure``, so tests cannot be fooled by it), and
   serialization (timestamps as epoch seconds in JSON bodies unless the shape says otherwise).
-* **Errors**: a handler raises :class:`ServiceError` (code, message, status); json protocol answers
+* **Errors**: a handler (or the backend behind it) raises :class:`~emulators.errors.ServiceError`
+  (code, message, optional status: by default the status the model gives that error shape, else
+  400); json protocol answers
   ``{"__type": code, "message": ...}``, rest-json answers the ``x-amzn-ErrorType`` header and
   ``{"message": ..., "Message": ...}``. botocore turns both into ``ClientError`` with that code.
 
@@ -41,6 +43,8 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import ParamValidator
 
+from emulators.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -56,16 +60,6 @@ def load_service_model(service_name: str) -> ServiceModel:
         if _SESSION is None:
             _SESSION = botocore.session.get_session()
         return _SESSION.get_service_model(service_name)
-
-
-class ServiceError(Exception):
-    """An AWS-shaped error answer: ``code`` (e.g. ``ResourceNotFoundException``), message, HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 class _ValidationFailed(Exception):
@@ -357,6 +351,8 @@ class AwsService:
         subclass named after the operation are used.
     :param validation_error_code: the ``__type`` of request validation failures
         (AWS's framework answers ``ValidationException``).
+    :param backend: the service's backend (``emulators/<svc>/models.py``) the handlers call;
+        :meth:`close` closes it.
     """
 
     def __init__(
@@ -365,8 +361,10 @@ class AwsService:
         handlers: Mapping[str, Handler] | None = None,
         *,
         validation_error_code: str = "ValidationException",
+        backend: Any = None,
     ) -> None:
         self.service_name = service_name
+        self.backend = backend
         self.model = load_service_model(service_name)
         self.protocol = self.model.metadata["protocol"]
         if self.protocol not in ("json", "rest-json"):
@@ -388,11 +386,18 @@ class AwsService:
         method = getattr(self, operation_name, None)
         return method if callable(method) else None
 
-    def supported_operations(self) -> list[str]:
-        return [n for n in self.model.operation_names if self.handler_for(n) is not None]
+    def error_status(self, code: str) -> int:
+        """The HTTP status the service model gives the error shape ``code`` (400 when it names none)."""
+        for shape in self.model.error_shapes:
+            if shape.name == code:
+                return int(shape.metadata.get("error", {}).get("httpStatusCode", 400))
+        return 400
 
-    def close(self) -> None:  # pragma: no cover - subclasses override
-        """Release resources (called by ``RunningServer.shutdown``)."""
+    def close(self) -> None:
+        """Release the backend (called by ``RunningServer.shutdown``)."""
+        close = getattr(self.backend, "close", None)
+        if callable(close):
+            close()
 
     # -- WSGI -------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -400,7 +405,9 @@ class AwsService:
         try:
             status, headers, body = self._dispatch(environ)
         except ServiceError as exc:
-            status, headers, body = self._error(exc.code, exc.message, exc.status)
+            status, headers, body = self._error(
+                exc.code, exc.message, exc.status or self.error_status(exc.code)
+            )
         except _ValidationFailed as exc:
             message = f"{len(exc.errors)} validation error(s) detected: " + "; ".join(exc.errors)
             status, headers, body = self._error(self.validation_error_code, message, 400)
@@ -482,28 +489,55 @@ class AwsService:
 
     # -- rest-json protocol -----------------------------------------------------------------------
     def _parse_rest_json(self, environ: dict[str, Any], body: bytes) -> tuple[OperationModel, dict[str, Any]]:
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        operation, labels = self._match_route(environ, query)
+        shape = operation.input_shape
+        if shape is None:
+            return operation, {}
+        payload_name = shape.serialization.get("payload")
+        params, body_members = self._located_params(environ, shape, labels, query)
+        if payload_name:
+            member = shape.members[payload_name]
+            if member.type_name in ("blob", "string"):
+                if body:
+                    params[payload_name] = body if member.type_name == "blob" else body.decode("utf-8")
+            elif body:
+                params[payload_name] = _from_wire(self._json_body(body), member)
+        elif body_members and body:
+            raw = self._json_body(body)
+            if not isinstance(raw, dict):
+                raise ServiceError("BadRequestException", "Request body must be a JSON object")
+            for key, item in raw.items():
+                member = body_members.get(key)
+                params[key] = _from_wire(item, member) if member is not None else item
+        return operation, params
+
+    def _match_route(
+        self, environ: dict[str, Any], query: Mapping[str, list[str]]
+    ) -> tuple[OperationModel, dict[str, str]]:
+        """The operation whose method + URI template match the request, and the URI labels' values."""
         method = environ.get("REQUEST_METHOD", "GET").upper()
         raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         path = raw_path.split("?", 1)[0] if raw_path else environ.get("PATH_INFO", "/")
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         for route in self._routes:
             labels = route.match(method, path, query)
             if labels is not None:
-                break
-        else:
-            raise ServiceError("UnknownOperationException", f"No operation for {method} {path}", 404)
-        operation = route.operation
-        shape = operation.input_shape
-        params: dict[str, Any] = {}
-        if shape is None:
-            return operation, params
-        members = shape.members
+                return route.operation, labels
+        raise ServiceError("UnknownOperationException", f"No operation for {method} {path}", 404)
+
+    @staticmethod
+    def _located_params(
+        environ: dict[str, Any], shape: Shape, labels: dict[str, str], query: Mapping[str, list[str]]
+    ) -> tuple[dict[str, Any], dict[str, Shape]]:
+        """Members bound to the URI, query string and headers; and the members left for the JSON body
+        (the payload member excluded)."""
         payload_name = shape.serialization.get("payload")
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        body_members: dict[str, Any] = {}
-        for name, member in members.items():
+        params: dict[str, Any] = {}
+        body_members: dict[str, Shape] = {}
+        for name, member in shape.members.items():
             location = member.serialization.get("location")
             wire_name = member.serialization.get("name", name)
             if location == "uri":
@@ -528,21 +562,7 @@ class AwsService:
                     params[name] = found
             elif name != payload_name:
                 body_members[name] = member
-        if payload_name:
-            member = members[payload_name]
-            if member.type_name in ("blob", "string"):
-                if body:
-                    params[payload_name] = body if member.type_name == "blob" else body.decode("utf-8")
-            elif body:
-                params[payload_name] = _from_wire(self._json_body(body), member)
-        elif body_members and body:
-            raw = self._json_body(body)
-            if not isinstance(raw, dict):
-                raise ServiceError("BadRequestException", "Request body must be a JSON object")
-            for key, item in raw.items():
-                member = body_members.get(key)
-                params[key] = _from_wire(item, member) if member is not None else item
-        return operation, params
+        return params, body_members
 
     @staticmethod
     def _json_body(body: bytes) -> Any:
@@ -601,6 +621,3 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-
-#: The brief's name for the json-protocol flavour; the same class serves both protocols.
-AwsJsonService = AwsService

@@ -126,8 +126,6 @@ def start_stack(
     :param min_job_seconds: the shortest time a Personalize or Pinpoint job stays in progress, so
         sensors and triggers really wait.
     """
-    from moto.server import ThreadedMotoServer
-
     # One access-log line per request drowns what matters (moto and the emulators use werkzeug).
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     ports = ports or {}
@@ -135,52 +133,54 @@ def start_stack(
     state_dir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(state_dir=state_dir)
     public_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-
     try:
         if "s3" in services:
-            port = ports.get("s3") or free_port(host)
-            moto = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-            moto.start()
-            stack._servers.append(moto)
+            port = _start_s3(stack, host, ports.get("s3") or free_port(host))
             stack.endpoints["s3"] = f"http://{public_host}:{port}"
-
-        if "personalize" in services:
-            from emulators.personalize.server import create_app as personalize_app
-
-            app = personalize_app(
-                state_dir=state_dir / "personalize",
-                s3_endpoint_url=stack.endpoints["s3"],
-                min_job_seconds=min_job_seconds,
-            )
-            server = RunningServer(app, host, ports.get("personalize", 0), name="personalize").start()
-            stack._servers.append(server)
-            stack.endpoints["personalize"] = f"http://{public_host}:{server.port}"
-
-        if "pinpoint" in services:
-            from emulators.pinpoint.server import create_app as pinpoint_app
-
-            app = pinpoint_app(
-                state_dir=state_dir / "pinpoint",
-                s3_endpoint_url=stack.endpoints["s3"],
-                min_job_seconds=min(min_job_seconds, 1.0),
-            )
-            server = RunningServer(app, host, ports.get("pinpoint", 0), name="pinpoint").start()
-            stack._servers.append(server)
-            stack.endpoints["pinpoint"] = f"http://{public_host}:{server.port}"
-
-        if "mparticle" in services:
-            from emulators.mparticle.server import create_app as mparticle_app
-
-            app = mparticle_app(
-                state_dir=state_dir / "mparticle",
-                api_key=MPARTICLE_KEY,
-                api_secret=MPARTICLE_SECRET,
-                rate_limit_per_s=mparticle_rate_limit,
-            )
-            server = RunningServer(app, host, ports.get("mparticle", 0), name="mparticle").start()
-            stack._servers.append(server)
-            stack.endpoints["mparticle"] = f"http://{public_host}:{server.port}"
+        for name in ("personalize", "pinpoint", "mparticle"):
+            if name in services:
+                app = _emulator_app(name, stack, min_job_seconds, mparticle_rate_limit)
+                server = RunningServer(app, host, ports.get(name, 0), name=name).start()
+                stack._servers.append(server)
+                stack.endpoints[name] = f"http://{public_host}:{server.port}"
     except BaseException:
         stack.stop()
         raise
     return stack
+
+
+def _start_s3(stack: LocalStack, host: str, port: int) -> int:
+    """Start moto's S3 server on ``host:port`` as part of ``stack``; returns the port."""
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    moto.start()
+    stack._servers.append(moto)
+    return port
+
+
+def _emulator_app(name: str, stack: LocalStack, min_job_seconds: float, mparticle_rate_limit: float) -> Any:
+    """The WSGI app of one of the project's emulators, its state in ``<state_dir>/<name>``."""
+    state_dir = stack.state_dir / name
+    if name == "personalize":
+        from emulators.personalize.responses import create_app as personalize_app
+
+        return personalize_app(
+            state_dir=state_dir, s3_endpoint_url=stack.endpoints["s3"], min_job_seconds=min_job_seconds
+        )
+    if name == "pinpoint":
+        from emulators.pinpoint.responses import create_app as pinpoint_app
+
+        return pinpoint_app(
+            state_dir=state_dir,
+            s3_endpoint_url=stack.endpoints["s3"],
+            min_job_seconds=min(min_job_seconds, 1.0),
+        )
+    from emulators.mparticle.responses import create_app as mparticle_app
+
+    return mparticle_app(
+        state_dir=state_dir,
+        api_key=MPARTICLE_KEY,
+        api_secret=MPARTICLE_SECRET,
+        rate_limit_per_s=mparticle_rate_limit,
+    )

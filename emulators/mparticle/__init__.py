@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from emulators.mparticle.server import Faults, MParticleEmulator, create_app
+from emulators.mparticle.responses import Faults, MParticleEmulator, create_app
 
 __all__ = ["Faults", "MParticleEmulator", "create_app"]

@@ -1,33 +1,22 @@
-"""Amazon Personalize's bulk-import data rules, enforced like the service does (an independent oracle).
+"""Amazon Personalize's bulk-import checks, the way the service applies them: fail on the first violation.
 
-This module deliberately does NOT reuse the project's own pre-import validator: it re-implements the
-documented rules so the two can check each other. Rules (reference §3.1-3.3):
-
-* the file is UTF-8; the first row is the header; header names are the schema's field names
-  (every non-nullable field present, no column the schema does not have, no duplicate);
-* values match the field types (``string``, ``int``, ``long``, ``float``, ``double``, ``boolean``;
-  a union with ``"null"`` allows an empty value);
-* ``TIMESTAMP`` / ``CREATION_TIMESTAMP`` are Unix epoch **seconds** (a value that looks like
-  milliseconds fails with a reason that says so);
-* ``USER_ID`` / ``ITEM_ID`` are non-empty and at most 256 characters;
-* categorical string values are at most 1000 characters (the whole cell);
-* interactions: at least 1000 records per import job; if ``EVENT_TYPE`` exists every row has one;
-  distinct event types + optional metadata columns ≤ 10; for FULL imports at least 25 users with ≥ 2
-  interactions and at least 1% of the users with ≥ 2 interactions.
-
-Files are streamed (pyarrow's incremental CSV reader) and written to parquet batch by batch.
+The rules are not defined here: every limit, field list and value grammar comes from
+:mod:`personalize_logic.facts.personalize_data_rules`, the project's one cited copy (the pre-import
+validator :mod:`personalize_logic.interactions_validation` enforces the same module). What this
+module adds is *how* the emulator checks: files are streamed with pyarrow's incremental CSV reader,
+each record batch is checked column by column and written to parquet, and the first violated rule
+ends the import job with a ``failureReason`` naming the file, row and column. Conformance with the
+service is checked against AWS-documented samples (the Bingewatch files, the guide's examples) in
+``tests/integration/personalize_emulator``.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
 import json
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -35,33 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-MIN_INTERACTIONS = 1000
-MIN_USERS_WITH_TWO = 25
-MIN_SHARE_USERS_WITH_TWO = 0.01
-MAX_ID_LENGTH = 256
-MAX_CATEGORICAL_LENGTH = 1000
-MAX_EVENT_TYPES_PLUS_METADATA = 10
-MAX_EPOCH_SECONDS = 10_000_000_000  # 2286-11-20; anything larger looks like milliseconds
-ID_FIELDS = ("USER_ID", "ITEM_ID")
-TIMESTAMP_FIELDS = ("TIMESTAMP", "CREATION_TIMESTAMP")
-# interaction columns that are not "optional metadata" (developer guide, interactions dataset)
-RESERVED_INTERACTION_FIELDS = {
-    "USER_ID",
-    "ITEM_ID",
-    "TIMESTAMP",
-    "EVENT_TYPE",
-    "EVENT_VALUE",
-    "IMPRESSION",
-    "RECOMMENDATION_ID",
-    "EVENT_ID",
-}
-REQUIRED_FIELDS = {
-    "INTERACTIONS": ("USER_ID", "ITEM_ID", "TIMESTAMP"),
-    "ITEMS": ("ITEM_ID",),
-    "USERS": ("USER_ID",),
-}
-ID_COLUMN = {"ITEMS": "ITEM_ID", "USERS": "USER_ID"}
-_AVRO_TYPES = {"string", "int", "long", "float", "double", "boolean"}
+from personalize_logic.facts import personalize_data_rules as rules
+from personalize_logic.facts.personalize_data_rules import SchemaField
+
+ID_COLUMN = {"ITEMS": "ITEM_ID", "USERS": "USER_ID"}  # the record id INCREMENTAL imports replace by
 _ARROW_TYPES = {
     "string": pa.string(),
     "int": pa.int64(),
@@ -70,28 +36,14 @@ _ARROW_TYPES = {
     "double": pa.float64(),
     "boolean": pa.bool_(),
 }
-_INT_RE = r"^[+-]?[0-9]+$"
-_FLOAT_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_NULL = pa.scalar(None, pa.string())
 
 
 class DataRuleError(ValueError):
     """An import violates a Personalize data rule; the message is the job's ``failureReason``."""
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    type: str  # the non-null Avro type
-    nullable: bool
-    categorical: bool = False
-    textual: bool = False
-
-    @property
-    def arrow_type(self) -> pa.DataType:
-        return _ARROW_TYPES[self.type]
-
-
-def parse_schema(text: str) -> list[Field]:
+def parse_schema(text: str) -> list[SchemaField]:
     """Parse a Personalize Avro schema; raise ``ValueError`` with AWS-like wording when it is invalid."""
     try:
         doc = json.loads(text)
@@ -103,55 +55,18 @@ def parse_schema(text: str) -> list[Field]:
         )
     if not doc.get("name"):
         raise ValueError("The schema record needs a name")
-    fields: list[Field] = []
-    seen: set[str] = set()
-    for raw in doc["fields"]:
-        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or "type" not in raw:
-            raise ValueError(f"Invalid schema field {raw!r}: every field needs a name and a type")
-        name = raw["name"]
-        if name.upper() in seen:
-            raise ValueError(f"Duplicate schema field {name}")
-        seen.add(name.upper())
-        types = raw["type"] if isinstance(raw["type"], list) else [raw["type"]]
-        non_null = [t for t in types if t != "null"]
-        if len(non_null) != 1 or not isinstance(non_null[0], str) or non_null[0] not in _AVRO_TYPES:
-            raise ValueError(f"Unsupported type {raw['type']!r} for schema field {name}")
-        categorical = bool(raw.get("categorical"))
-        if categorical and non_null[0] != "string":
-            raise ValueError(f"Schema field {name}: only string fields can be categorical")
-        fields.append(Field(name, non_null[0], "null" in types, categorical, bool(raw.get("textual"))))
-    return fields
+    return rules.parse_fields(doc["fields"])
 
 
-def normalize_dataset_type(dataset_type: str) -> str:
-    return dataset_type.strip().upper()
+def check_schema_for_dataset_type(fields: list[SchemaField], dataset_type: str) -> None:
+    """Raise ``ValueError`` when the schema cannot back a dataset of ``dataset_type``."""
+    problem = rules.schema_problem(fields, dataset_type)
+    if problem:
+        raise ValueError(problem)
 
 
-def check_schema_for_dataset_type(fields: list[Field], dataset_type: str) -> None:
-    """Raise ``ValueError`` when the schema lacks the fields the dataset type requires."""
-    names = {f.name for f in fields}
-    kind = normalize_dataset_type(dataset_type)
-    for required in REQUIRED_FIELDS.get(kind, ()):
-        if required not in names:
-            raise ValueError(f"The schema of an {dataset_type} dataset must have a {required} field")
-    by_name = {f.name: f for f in fields}
-    for id_field in ID_FIELDS:
-        if id_field in by_name and by_name[id_field].type != "string":
-            raise ValueError(f"Schema field {id_field} must be of type string")
-    if kind == "INTERACTIONS":
-        if "EVENT_TYPE" in by_name and by_name["EVENT_TYPE"].categorical:
-            raise ValueError("EVENT_TYPE cannot be categorical")
-        metadata = [f for f in fields if f.name not in RESERVED_INTERACTION_FIELDS]
-        if len(metadata) > 5:
-            raise ValueError("An interactions schema can have at most 5 optional metadata fields")
-    if kind == "USERS" and len(fields) - 1 > 25:
-        raise ValueError("A users schema can have at most 25 metadata fields")
-    if kind == "ITEMS" and len(fields) - 1 > 100:
-        raise ValueError("An items schema can have at most 100 metadata fields")
-
-
-def arrow_schema(fields: list[Field]) -> pa.Schema:
-    return pa.schema([pa.field(f.name, f.arrow_type, nullable=True) for f in fields])
+def arrow_schema(fields: list[SchemaField]) -> pa.Schema:
+    return pa.schema([pa.field(f.name, _ARROW_TYPES[f.type], nullable=True) for f in fields])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,7 +75,7 @@ def arrow_schema(fields: list[Field]) -> pa.Schema:
 
 
 def _check_utf8(path: Path, label: str) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder(rules.CSV_ENCODING)()
     line = 1
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 20):
@@ -183,32 +98,28 @@ def _check_utf8(path: Path, label: str) -> None:
 
 def _read_header(path: Path, label: str) -> list[str]:
     with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        try:
-            header = next(csv.reader(fh))
-        except StopIteration:
-            raise DataRuleError(
-                f"{label}: the file is empty; the first row must hold the column headers"
-            ) from None
-    return header
+        first = fh.readline()
+    if not first:
+        raise DataRuleError(f"{label}: the file is empty; the first row must hold the column headers")
+    if rules.header_is_quoted(first):
+        raise DataRuleError(f"{label}: header: column names must not be enclosed in quotation marks")
+    return first.rstrip("\r\n").split(",")
 
 
-def _check_header(header: list[str], fields: list[Field], label: str) -> None:
-    names = {f.name for f in fields}
-    seen: set[str] = set()
-    for column in header:
-        if column in seen:
-            raise DataRuleError(f"{label}: header: column {column} appears twice")
-        seen.add(column)
-        if column not in names:
-            raise DataRuleError(
-                f"{label}: header: column {column!r} is not a field of the dataset's schema "
-                f"(schema fields: {', '.join(sorted(names))}); header names must match the schema"
-            )
-    for f in fields:
-        if not f.nullable and f.name not in seen:
-            raise DataRuleError(
-                f"{label}: header: required column {f.name} (a non-nullable field of the schema) is missing"
-            )
+_HEADER_REASONS = {
+    "duplicate": "column {column} appears twice",
+    "unknown": "column {column!r} is not a field of the dataset's schema (schema fields: {schema}); "
+    "header names must match the schema",
+    "missing": "required column {column} (a non-nullable field of the schema) is missing",
+}
+
+
+def _check_header(header: list[str], fields: list[SchemaField], label: str) -> None:
+    problems = rules.header_problems(header, fields)
+    if problems:
+        kind, column = problems[0]
+        schema = ", ".join(sorted(f.name for f in fields))
+        raise DataRuleError(f"{label}: header: " + _HEADER_REASONS[kind].format(column=column, schema=schema))
 
 
 def _first(mask: pa.Array | pa.ChunkedArray) -> int | None:
@@ -217,13 +128,19 @@ def _first(mask: pa.Array | pa.ChunkedArray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
+def _first_true(mask: pa.Array) -> int | None:
+    """Index of the first true value of a boolean mask that may hold nulls (nulls are false)."""
+    return _first(pc.fill_null(mask, False))
+
+
 class _Import:
     """Validates and converts the files of one import job, writing typed rows to a parquet file."""
 
-    def __init__(self, fields: list[Field], dataset_type: str, out_path: Path) -> None:
+    def __init__(self, fields: list[SchemaField], dataset_type: str, out_path: Path) -> None:
         self.fields = fields
         self.by_name = {f.name: f for f in fields}
-        self.kind = normalize_dataset_type(dataset_type)
+        self.dataset_type = dataset_type
+        self.kind = rules.normalize_dataset_type(dataset_type)
         self.schema = arrow_schema(fields)
         self.out_path = out_path
         self.writer: pq.ParquetWriter | None = None
@@ -232,16 +149,13 @@ class _Import:
         self.event_types: set[str] = set()
         self.columns_seen: set[str] = set()
 
-    def fail(self, label: str, row: int, column: str, reason: str) -> DataRuleError:
-        return DataRuleError(f"{label}: row {row} (line {row + 1}), column {column}: {reason}")
-
     def add_file(self, path: Path, label: str) -> None:
         _check_utf8(path, label)
         header = _read_header(path, label)
         _check_header(header, self.fields, label)
         self.columns_seen.update(header)
-        read = pacsv.ReadOptions(block_size=1 << 20, encoding="utf-8")
-        parse = pacsv.ParseOptions(newlines_in_values=True)
+        read = pacsv.ReadOptions(block_size=1 << 20, encoding=rules.CSV_ENCODING)
+        parse = pacsv.ParseOptions(newlines_in_values=True)  # read them, to reject them by name
         convert = pacsv.ConvertOptions(
             column_types={c: pa.string() for c in header},
             strings_can_be_null=False,
@@ -253,7 +167,7 @@ class _Import:
                 str(path), read_options=read, parse_options=parse, convert_options=convert
             )
             for batch in reader:
-                self._check_batch(batch, label, row_offset)
+                self._add_batch(batch, _Where(label, row_offset))
                 row_offset += batch.num_rows
         except pa.ArrowInvalid as exc:
             raise DataRuleError(
@@ -261,132 +175,50 @@ class _Import:
                 "each record must be on one line with as many values as the header has columns"
             ) from exc
 
-    def _check_batch(self, batch: pa.RecordBatch, label: str, offset: int) -> None:
-        columns: dict[str, pa.Array] = {}
-        n = batch.num_rows
-        for name in batch.schema.names:
-            f = self.by_name[name]
-            col = batch.column(name)
-            empty = pc.equal(pc.utf8_length(col), 0)
-            if name in ID_FIELDS:
-                bad = _first(empty)
-                if bad is not None:
-                    raise self.fail(
-                        label, offset + bad + 1, name, f"{name} is empty; every record needs a {name}"
-                    )
-                bad = _first(pc.greater(pc.utf8_length(col), MAX_ID_LENGTH))
-                if bad is not None:
-                    raise self.fail(
-                        label, offset + bad + 1, name, f"{name} is longer than {MAX_ID_LENGTH} characters"
-                    )
-            if name == "EVENT_TYPE" and self.kind == "INTERACTIONS":
-                bad = _first(empty)
-                if bad is not None:
-                    raise self.fail(
-                        label,
-                        offset + bad + 1,
-                        name,
-                        "EVENT_TYPE is empty; when the EVENT_TYPE column exists every record must have a value",
-                    )
-            if f.type != "string" and not f.nullable:
-                bad = _first(empty)
-                if bad is not None:
-                    raise self.fail(
-                        label,
-                        offset + bad + 1,
-                        name,
-                        f"missing value for the non-nullable {f.type} field {name}",
-                    )
-            if f.type == "string":
-                if f.categorical:
-                    bad = _first(pc.greater(pc.utf8_length(col), MAX_CATEGORICAL_LENGTH))
-                    if bad is not None:
-                        raise self.fail(
-                            label,
-                            offset + bad + 1,
-                            name,
-                            f"categorical value is longer than {MAX_CATEGORICAL_LENGTH} characters",
-                        )
-                values: pa.Array = pc.if_else(empty, pa.scalar(None, pa.string()), col) if f.nullable else col
-            elif f.type in ("int", "long"):
-                ok = pc.or_(empty, pc.match_substring_regex(col, _INT_RE))
-                bad = _first(pc.invert(ok))
-                if bad is not None:
-                    raise self.fail(
-                        label, offset + bad + 1, name, f"value {col[bad].as_py()!r} is not a valid {f.type}"
-                    )
-                nulled = pc.if_else(empty, pa.scalar(None, pa.string()), col)
-                try:
-                    values = pc.cast(nulled, pa.int64())
-                except pa.ArrowInvalid as exc:
-                    raise DataRuleError(
-                        f"{label}: column {name}: a value is out of range for {f.type}: {exc}"
-                    ) from exc
-                if f.type == "int":
-                    bad = _first(pc.fill_null(pc.greater(pc.abs(values), 2**31 - 1), False))
-                    if bad is not None:
-                        raise self.fail(
-                            label, offset + bad + 1, name, f"value {values[bad].as_py()} is out of int range"
-                        )
-                if name in TIMESTAMP_FIELDS:
-                    bad = _first(pc.fill_null(pc.greater_equal(values, MAX_EPOCH_SECONDS), False))
-                    if bad is not None:
-                        raise self.fail(
-                            label,
-                            offset + bad + 1,
-                            name,
-                            f"{name} value {values[bad].as_py()} looks like milliseconds; Personalize needs Unix "
-                            "epoch time in seconds (e.g. 1596238243)",
-                        )
-                    bad = _first(pc.fill_null(pc.less(values, 0), False))
-                    if bad is not None:
-                        raise self.fail(label, offset + bad + 1, name, f"{name} must not be negative")
-            elif f.type in ("float", "double"):
-                ok = pc.or_(empty, pc.match_substring_regex(col, _FLOAT_RE))
-                bad = _first(pc.invert(ok))
-                if bad is not None:
-                    raise self.fail(
-                        label, offset + bad + 1, name, f"value {col[bad].as_py()!r} is not a valid {f.type}"
-                    )
-                values = pc.cast(pc.if_else(empty, pa.scalar(None, pa.string()), col), pa.float64())
-            else:  # boolean
-                lowered = pc.utf8_lower(col)
-                ok = pc.or_(empty, pc.is_in(lowered, value_set=pa.array(["true", "false"])))
-                bad = _first(pc.invert(ok))
-                if bad is not None:
-                    raise self.fail(
-                        label, offset + bad + 1, name, f"value {col[bad].as_py()!r} is not a valid boolean"
-                    )
-                values = pc.equal(pc.if_else(empty, pa.scalar(None, pa.string()), lowered), "true")
-            columns[name] = values
-        if self.kind == "INTERACTIONS" and n:
-            counts = pc.value_counts(batch.column("USER_ID"))
-            for value, count in zip(
-                counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
-            ):
-                self.user_counts[value] += count
-            if "EVENT_TYPE" in batch.schema.names:
-                self.event_types.update(pc.unique(batch.column("EVENT_TYPE")).to_pylist())
-                if self._event_budget() > MAX_EVENT_TYPES_PLUS_METADATA:
-                    raise DataRuleError(self._event_budget_reason(label))
-        arrays = [columns.get(f.name, pa.nulls(n, f.arrow_type)) for f in self.fields]
+    def _add_batch(self, batch: pa.RecordBatch, where: _Where) -> None:
+        columns = {name: self._column(name, batch.column(name), where) for name in batch.schema.names}
+        if self.kind == "INTERACTIONS":
+            self._count_interactions(batch, where.label)
+        self._write(columns, batch.num_rows)
+
+    def _column(self, name: str, col: pa.Array, where: _Where) -> pa.Array:
+        """Check one column of a batch against its field's rules; return it converted to its type."""
+        field = self.by_name[name]
+        line_break = pc.match_substring_regex(col, r"[\r\n]")
+        where.fail_at(
+            _first(line_break), name, "line break inside a value: each record must be on a single line"
+        )
+        empty = pc.equal(pc.utf8_length(col), 0)
+        if not rules.may_be_empty(field, self.dataset_type):
+            where.fail_at(_first(empty), name, _empty_reason(field))
+        limit = rules.max_chars(field)
+        if limit is not None:
+            reason = f"{'categorical value' if field.categorical else name} is longer than {limit} characters"
+            where.fail_at(_first(pc.greater(pc.utf8_length(col), limit)), name, reason)
+        nulled = pc.if_else(empty, _NULL, col)
+        return _CONVERTERS[field.type](field, col, nulled, where)
+
+    def _count_interactions(self, batch: pa.RecordBatch, label: str) -> None:
+        if not batch.num_rows:
+            return
+        counts = pc.value_counts(batch.column("USER_ID"))
+        for value, count in zip(
+            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+        ):
+            self.user_counts[value] += count
+        if "EVENT_TYPE" in batch.schema.names:
+            self.event_types.update(pc.unique(batch.column("EVENT_TYPE")).to_pylist())
+            problem = rules.event_budget_problem(len(self.event_types), self.columns_seen)
+            if problem:
+                raise DataRuleError(f"{label}: distinct EVENT_TYPE values and metadata columns: {problem}")
+
+    def _write(self, columns: dict[str, pa.Array], n: int) -> None:
+        arrays = [columns.get(f.name, pa.nulls(n, _ARROW_TYPES[f.type])) for f in self.fields]
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         if self.writer is None:
             self.writer = pq.ParquetWriter(str(self.out_path), self.schema)
         self.writer.write_table(table)
         self.rows += n
-
-    def _metadata_columns(self) -> list[str]:
-        return sorted(c for c in self.columns_seen if c not in RESERVED_INTERACTION_FIELDS)
-
-    def _event_budget(self) -> int:
-        return len(self.event_types) + len(self._metadata_columns())
-
-    def _event_budget_reason(self, label: str) -> str:
-        return (
-            f"{label}: the number of distinct EVENT_TYPE values ({len(self.event_types)}) plus optional "
-            f"metadata columns ({len(self._metadata_columns())}) exceeds {MAX_EVENT_TYPES_PLUS_METADATA}"
-        )
 
     def finish(self, import_mode: str, location: str) -> int:
         if self.writer is not None:
@@ -394,35 +226,110 @@ class _Import:
             self.writer = None
         else:
             pq.write_table(self.schema.empty_table(), str(self.out_path))
-        if self.kind == "INTERACTIONS":
-            if self.rows < MIN_INTERACTIONS:
-                raise DataRuleError(
-                    f"{location}: an interactions import needs at least {MIN_INTERACTIONS} interaction records; "
-                    f"found {self.rows}"
-                )
-            if import_mode == "FULL":
-                check_min_users(self.user_counts, location)
+        minimum = rules.min_records(self.kind)
+        if self.rows < minimum:
+            raise DataRuleError(
+                f"{location}: an {self.kind.lower()} import needs at least {minimum} records; found {self.rows}"
+            )
+        if self.kind == "INTERACTIONS" and import_mode in rules.USER_MINIMUMS_IMPORT_MODES:
+            check_min_users(self.user_counts, location)
         return self.rows
 
 
+class _Where:
+    """A file label and the row offset of the batch being checked (rows count from 1 after the header)."""
+
+    def __init__(self, label: str, offset: int) -> None:
+        self.label = label
+        self.offset = offset
+
+    def fail_at(self, index: int | None, column: str, reason: str) -> None:
+        """Raise the job's failure for the batch row ``index`` (no-op when ``index`` is None)."""
+        if index is not None:
+            row = self.offset + index + 1
+            raise DataRuleError(f"{self.label}: row {row} (line {row + 1}), column {column}: {reason}")
+
+
+def _empty_reason(field: SchemaField) -> str:
+    if field.name in rules.ID_FIELDS:
+        return f"{field.name} is empty; every record needs a {field.name}"
+    if field.name == "EVENT_TYPE":
+        return "EVENT_TYPE is empty; when the EVENT_TYPE column exists every record must have a value"
+    return f"missing value for the non-nullable {field.type} field {field.name}"
+
+
+def _string_values(field: SchemaField, col: pa.Array, nulled: pa.Array, where: _Where) -> pa.Array:
+    return nulled if field.nullable else col
+
+
+def _int_values(field: SchemaField, col: pa.Array, nulled: pa.Array, where: _Where) -> pa.Array:
+    grammar = pc.match_substring_regex(col, f"^{rules.INT_PATTERN.pattern}$")
+    bad = _first(pc.invert(pc.or_(pc.is_null(nulled), grammar)))
+    if bad is not None:
+        where.fail_at(bad, field.name, f"value {col[bad].as_py()!r} is not a valid {field.type}")
+    try:
+        values = pc.cast(nulled, pa.int64())
+    except pa.ArrowInvalid as exc:
+        raise DataRuleError(
+            f"{where.label}: column {field.name}: a value is out of range for {field.type}: {exc}"
+        ) from exc
+    low, high = rules.INT_RANGES[field.type]
+    out_of_range = pc.or_(pc.less(values, low), pc.greater(values, high))
+    if field.name in rules.TIMESTAMP_FIELDS:
+        out_of_range = pc.or_(
+            out_of_range,
+            pc.or_(
+                pc.greater_equal(values, rules.MAX_EPOCH_SECONDS), pc.less(values, rules.MIN_EPOCH_SECONDS)
+            ),
+        )
+    bad = _first_true(out_of_range)
+    if bad is not None:
+        value = values[bad].as_py()
+        where.fail_at(bad, field.name, f"{field.name} value {value}: {rules.int_value_problem(field, value)}")
+    return values
+
+
+def _float_values(field: SchemaField, col: pa.Array, nulled: pa.Array, where: _Where) -> pa.Array:
+    grammar = pc.match_substring_regex(col, f"^{rules.FLOAT_PATTERN.pattern}$")
+    bad = _first(pc.invert(pc.or_(pc.is_null(nulled), grammar)))
+    if bad is not None:
+        where.fail_at(bad, field.name, f"value {col[bad].as_py()!r} is not a valid {field.type}")
+    values = pc.cast(nulled, pa.float64())
+    bad = _first_true(pc.is_inf(values))
+    if bad is not None:
+        where.fail_at(bad, field.name, f"value {col[bad].as_py()!r} is not a finite number")
+    return values
+
+
+def _bool_values(field: SchemaField, col: pa.Array, nulled: pa.Array, where: _Where) -> pa.Array:
+    lowered = pc.utf8_lower(nulled)
+    ok = pc.or_(pc.is_null(lowered), pc.is_in(lowered, value_set=pa.array(list(rules.BOOLEAN_VALUES))))
+    bad = _first(pc.invert(ok))
+    if bad is not None:
+        where.fail_at(bad, field.name, f"value {col[bad].as_py()!r} is not a valid boolean")
+    return pc.equal(lowered, rules.BOOLEAN_VALUES[0])
+
+
+_CONVERTERS: dict[str, Callable[[SchemaField, pa.Array, pa.Array, _Where], pa.Array]] = {
+    "string": _string_values,
+    "int": _int_values,
+    "long": _int_values,
+    "float": _float_values,
+    "double": _float_values,
+    "boolean": _bool_values,
+}
+
+
 def check_min_users(user_counts: Counter[str] | dict[str, int], label: str) -> None:
-    """At least 25 users with ≥ 2 interactions, and at least 1% of users with ≥ 2 interactions."""
-    with_two = sum(1 for c in user_counts.values() if c >= 2)
-    if with_two < MIN_USERS_WITH_TWO:
-        raise DataRuleError(
-            f"{label}: at least {MIN_USERS_WITH_TWO} unique users with at least 2 interactions each are "
-            f"required; found {with_two}"
-        )
-    if user_counts and with_two / len(user_counts) < MIN_SHARE_USERS_WITH_TWO:
-        raise DataRuleError(
-            f"{label}: at least 1% of the users must have 2 or more interactions; "
-            f"found {with_two} of {len(user_counts)}"
-        )
+    """Raise :class:`DataRuleError` when the users miss the documented training minimums."""
+    problem = rules.user_minimums_problem(user_counts)
+    if problem:
+        raise DataRuleError(f"{label}: {problem}")
 
 
 def import_files(
     files: Iterable[tuple[Path, str]],
-    fields: list[Field],
+    fields: list[SchemaField],
     dataset_type: str,
     out_path: Path,
     *,
@@ -446,11 +353,11 @@ def import_files(
 
 
 def merge_into(
-    existing: Path, staged: Path, dataset_type: str, import_mode: str, fields: list[Field]
-) -> tuple[int, Any]:
+    existing: Path, staged: Path, dataset_type: str, import_mode: str, fields: list[SchemaField]
+) -> int:
     """Publish ``staged`` as the dataset's bulk data: FULL replaces, INCREMENTAL appends (users/items:
-    a record with the same id replaces the old one). Returns ``(rows, table)``."""
-    kind = normalize_dataset_type(dataset_type)
+    a record with the same id replaces the old one). Returns the dataset's record count."""
+    kind = rules.normalize_dataset_type(dataset_type)
     new = pq.read_table(str(staged))
     if import_mode == "INCREMENTAL" and existing.exists():
         old = pq.read_table(str(existing)).cast(arrow_schema(fields))
@@ -464,4 +371,4 @@ def merge_into(
     tmp = existing.with_suffix(".tmp")
     pq.write_table(new, str(tmp))
     tmp.replace(existing)
-    return new.num_rows, new
+    return int(new.num_rows)

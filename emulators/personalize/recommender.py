@@ -147,19 +147,14 @@ def _align_metadata(frame: pd.DataFrame | None, key: str, ids: np.ndarray) -> pd
     return meta.reindex(pd.Index(ids, name=key)).reset_index()
 
 
-def _prepare(
-    interactions: pd.DataFrame,
-    items: pd.DataFrame | None,
-    users: pd.DataFrame | None,
-    params: dict[str, Any] | None,
-) -> _Data:
+def _interactions_frame(interactions: pd.DataFrame) -> pd.DataFrame:
+    """USER_ID / ITEM_ID as strings, TIMESTAMP as int64 (0 when absent), EVENT_TYPE lower-cased."""
     missing = [c for c in ("USER_ID", "ITEM_ID") if c not in interactions.columns]
     if missing:
         raise ValueError(f"the interactions dataset has no {', '.join(missing)} column")
     if len(interactions) == 0:
         raise ValueError("the interactions dataset is empty")
-    params = params or {}
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "USER_ID": interactions["USER_ID"].astype(str).to_numpy(),
             "ITEM_ID": interactions["ITEM_ID"].astype(str).to_numpy(),
@@ -175,6 +170,10 @@ def _prepare(
             ),
         }
     )
+
+
+def _train_mask(frame: pd.DataFrame, interactions: pd.DataFrame, params: dict[str, Any]) -> np.ndarray:
+    """The rows training uses: the solution's ``eventType`` and ``eventValueThreshold`` filters."""
     train_mask = np.ones(len(frame), dtype=bool)
     if params.get("eventType"):
         train_mask &= frame["EVENT_TYPE"].to_numpy() == str(params["eventType"]).lower()
@@ -190,7 +189,17 @@ def _prepare(
         raise ValueError(
             "no interactions are left for training after the eventType / eventValueThreshold filter"
         )
+    return train_mask
 
+
+def _prepare(
+    interactions: pd.DataFrame,
+    items: pd.DataFrame | None,
+    users: pd.DataFrame | None,
+    params: dict[str, Any] | None,
+) -> _Data:
+    frame = _interactions_frame(interactions)
+    train_mask = _train_mask(frame, interactions, params or {})
     user_codes, user_uniques = pd.factorize(frame["USER_ID"], sort=True)
     user_ids = np.asarray(user_uniques, dtype=str)
     item_values = frame["ITEM_ID"]

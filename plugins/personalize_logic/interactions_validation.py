@@ -1,16 +1,17 @@
 """Stream-validate Personalize CSV files against an Avro schema before any import (pure).
 
-Checks (facts from the Personalize developer guide, see docs/design.md references):
+The rules themselves (limits, reserved and required fields, value grammar, epoch seconds) live in
+:mod:`personalize_logic.facts.personalize_data_rules`, each with its AWS source; the Personalize
+emulator enforces the same module. This module only decides *how* to check: it streams rows with
+the ``csv`` module and reports every problem instead of stopping at the first:
 
-* header: first row, unquoted, names = schema field names (exact case); every non-nullable field
+* header: first row, not quoted, names = schema field names (exact case); every non-nullable field
   present; no unknown or duplicate columns;
 * every row has as many fields as the header and sits on one line (no CR/LF inside a field);
-* types: ``string`` / ``long`` / ``int`` / ``float`` / ``double`` / ``boolean`` and ``["null", T]``
-  unions (an empty cell is null, allowed only for nullable fields);
-* ``USER_ID`` / ``ITEM_ID`` at most 256 characters; ``categorical`` string values at most 1000;
-* ``TIMESTAMP`` / ``CREATION_TIMESTAMP`` epoch *seconds* (values ≥ 1e11 are named as milliseconds);
-* interactions totals: ≥ 1000 rows, ≥ 25 users with ≥ 2 interactions, ≥ 1 % of users with ≥ 2,
-  distinct EVENT_TYPE values + metadata columns ≤ 10.
+* values match the field types; an empty cell is null, allowed where the rules allow it;
+* value lengths (ids, categorical and impression values), epoch seconds for timestamps;
+* dataset totals: minimum records per import; for interactions the user minimums and distinct
+  EVENT_TYPE values + counted metadata columns.
 
 Errors name the file, the line (1-based, header = line 1) and the field. Validation stops after
 ``max_errors`` errors (fail fast) but always reports what it found.
@@ -29,61 +30,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-MAX_ID_CHARS = 256
-MAX_CATEGORICAL_CHARS = 1000
-MIN_ROWS = 1000
-MIN_USERS_2PLUS = 25
-MIN_SHARE_USERS_2PLUS = 0.01
-MAX_EVENT_TYPES_PLUS_METADATA = 10
-MS_THRESHOLD = 10**11
-ID_FIELDS = frozenset({"USER_ID", "ITEM_ID"})
-TIMESTAMP_FIELDS = frozenset({"TIMESTAMP", "CREATION_TIMESTAMP"})
-RESERVED_INTERACTIONS = frozenset(
-    {
-        "USER_ID",
-        "ITEM_ID",
-        "TIMESTAMP",
-        "EVENT_TYPE",
-        "EVENT_VALUE",
-        "IMPRESSION",
-        "RECOMMENDATION_ID",
-        "EVENT_ATTRIBUTION_SOURCE",
-    }
-)
-_TYPES = frozenset({"string", "long", "int", "float", "double", "boolean"})
-INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+from personalize_logic.facts import personalize_data_rules as rules
+from personalize_logic.facts.personalize_data_rules import SchemaField
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    name: str
-    type: str
-    nullable: bool
-    categorical: bool = False
-
-
-def parse_schema(schema: Mapping[str, Any] | str) -> list[FieldSpec]:
+def parse_schema(schema: Mapping[str, Any] | str) -> list[SchemaField]:
     """Fields of a Personalize Avro schema (dict, JSON text, or a wrapper with ``schema``)."""
     data: Any = json.loads(schema) if isinstance(schema, str) else schema
     if "fields" not in data and "schema" in data:
         data = data["schema"]
         if isinstance(data, str):
             data = json.loads(data)
-    specs = []
-    for f in data.get("fields", []):
-        ftype = f["type"]
-        nullable = False
-        if isinstance(ftype, list):
-            non_null = [t for t in ftype if t != "null"]
-            nullable = len(non_null) != len(ftype)
-            if len(non_null) != 1:
-                raise ValueError(f"schema field {f['name']!r}: unsupported union {ftype!r}")
-            ftype = non_null[0]
-        if isinstance(ftype, dict):
-            ftype = ftype.get("type")
-        if ftype not in _TYPES:
-            raise ValueError(f"schema field {f['name']!r}: unsupported type {ftype!r}")
-        specs.append(FieldSpec(f["name"], ftype, nullable, bool(f.get("categorical", False))))
+    specs = rules.parse_fields(data.get("fields", []))
     if not specs:
         raise ValueError("schema has no fields")
     return specs
@@ -154,9 +112,11 @@ class CsvValidator:
     """Validate one or more CSV files of a dataset; call :meth:`finish` for the report.
 
     :param schema: Avro schema (dict / JSON text).
-    :param dataset: ``interactions`` enables the interactions totals; other names only check rows.
+    :param dataset: the dataset type (``interactions``, ``items``, ``users``, any case);
+        ``interactions`` enables the interactions totals.
     :param max_errors: stop after this many errors.
-    :param min_rows: minimum rows (interactions: 1000).
+    :param min_rows: minimum rows (default: the documented minimum per import job).
+    :param min_users_2plus: minimum users with ≥ 2 interactions (default: the documented one).
     """
 
     def __init__(
@@ -166,17 +126,18 @@ class CsvValidator:
         dataset: str = "interactions",
         max_errors: int = 50,
         min_rows: int | None = None,
-        min_users_2plus: int = MIN_USERS_2PLUS,
+        min_users_2plus: int | None = None,
     ) -> None:
         self.fields = parse_schema(schema)
         self.by_name = {f.name: f for f in self.fields}
         self.dataset = dataset
+        self.interactions = rules.normalize_dataset_type(dataset) == "INTERACTIONS"
         self.max_errors = max_errors
-        self.min_rows = min_rows if min_rows is not None else (MIN_ROWS if dataset == "interactions" else 1)
+        self.min_rows = min_rows
         self.min_users_2plus = min_users_2plus
         self.report = ValidationReport()
         self._users: dict[str, int] = {}
-        self._metadata: set[str] = set()
+        self._columns: set[str] = set()
         self._line = 0
 
     def _error(self, file: str | None, line: int | None, fld: str | None, message: str) -> None:
@@ -196,7 +157,7 @@ class CsvValidator:
 
     def validate_bytes_stream(self, name: str, raw: IO[bytes]) -> None:
         """Validate a binary stream (an S3 body): strict UTF-8, errors name the line."""
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
+        text = io.TextIOWrapper(raw, encoding=rules.CSV_ENCODING, errors="strict", newline="")
         try:
             self._validate(name, text)
         except UnicodeDecodeError as exc:
@@ -211,6 +172,22 @@ class CsvValidator:
         finally:
             text.detach()
 
+    _HEADER_MESSAGES = {
+        "duplicate": "duplicate column",
+        "unknown": "column not in schema (schema fields: {schema})",
+        "missing": "required field missing from header",
+    }
+
+    def _check_header(self, name: str, first: str) -> list[str]:
+        if rules.header_is_quoted(first):
+            self._error(name, 1, None, "header must not be quoted")
+        header = next(csv.reader([first]))
+        for kind, column in rules.header_problems(header, self.fields):
+            message = self._HEADER_MESSAGES[kind].format(schema=", ".join(self.by_name))
+            self._error(name, 1, column, message)
+        self._columns.update(c for c in header if c in self.by_name)
+        return header
+
     def _validate(self, name: str, text: IO[str]) -> None:
         rep = self.report
         rep.files += 1
@@ -219,24 +196,10 @@ class CsvValidator:
         if not first:
             self._error(name, 1, None, "file is empty (expected a header row)")
             return
-        if '"' in first or "'" in first:
-            self._error(name, 1, None, "header must not be quoted")
-        header = next(csv.reader([first]))
-        seen: set[str] = set()
-        for col in header:
-            if col in seen:
-                self._error(name, 1, col, "duplicate column")
-            seen.add(col)
-            if col not in self.by_name:
-                self._error(name, 1, col, f"column not in schema (schema fields: {', '.join(self.by_name)})")
-        for f in self.fields:
-            if f.name not in seen and not f.nullable:
-                self._error(name, 1, f.name, "required field missing from header")
-        if self.dataset == "interactions":
-            self._metadata.update(c for c in header if c not in RESERVED_INTERACTIONS and c in self.by_name)
+        header = self._check_header(name, first)
         specs = [self.by_name.get(c) for c in header]
         width = len(header)
-        idx_user = header.index("USER_ID") if "USER_ID" in header and self.dataset == "interactions" else -1
+        idx_user = header.index("USER_ID") if "USER_ID" in header and self.interactions else -1
         idx_event = header.index("EVENT_TYPE") if "EVENT_TYPE" in header else -1
         users = self._users
         events = rep.event_types
@@ -251,22 +214,7 @@ class CsvValidator:
                     self._error(name, line_no, None, f"{len(row)} fields, header has {width}")
                 continue
             rep.rows += 1
-            for value, spec, col in zip(row, specs, header, strict=True):
-                if spec is None:
-                    continue
-                if "\n" in value or "\r" in value:
-                    self._error(
-                        name, line_no, col, "line break inside a field: Personalize needs one record per line"
-                    )
-                    line_no += value.count("\n")
-                    continue
-                if value == "":
-                    if not spec.nullable:
-                        self._error(name, line_no, col, "required field is empty")
-                    continue
-                problem = self._check_value(spec, value)
-                if problem:
-                    self._error(name, line_no, col, f"{problem}: {value[:80]!r}")
+            line_no = self._check_row(name, line_no, row, specs, header)
             if idx_user >= 0:
                 uid = row[idx_user]
                 users[uid] = users.get(uid, 0) + 1
@@ -274,74 +222,88 @@ class CsvValidator:
                 et = row[idx_event]
                 events[et] = events.get(et, 0) + 1
 
-    def _check_value(self, spec: FieldSpec, value: str) -> str | None:
+    def _check_row(
+        self, name: str, line_no: int, row: list[str], specs: list[SchemaField | None], header: list[str]
+    ) -> int:
+        """Check every value of one row; returns the line number of the row's last physical line."""
+        for value, spec, col in zip(row, specs, header, strict=True):
+            if spec is None:
+                continue
+            if "\n" in value or "\r" in value:
+                self._error(
+                    name, line_no, col, "line break inside a field: Personalize needs one record per line"
+                )
+                line_no += value.count("\n")
+                continue
+            if value == "":
+                if not rules.may_be_empty(spec, self.dataset):
+                    self._error(name, line_no, col, "required field is empty")
+                continue
+            problem = self._check_value(spec, value)
+            if problem:
+                self._error(name, line_no, col, f"{problem}: {value[:80]!r}")
+        return line_no
+
+    def _check_value(self, spec: SchemaField, value: str) -> str | None:
         t = spec.type
         if t == "string":
-            if spec.name in ID_FIELDS and len(value) > MAX_ID_CHARS:
-                return f"longer than {MAX_ID_CHARS} characters ({len(value)})"
-            if spec.categorical and len(value) > MAX_CATEGORICAL_CHARS:
-                return f"categorical value longer than {MAX_CATEGORICAL_CHARS} characters"
+            limit = rules.max_chars(spec)
+            if limit is not None and len(value) > limit:
+                what = "categorical value longer" if spec.categorical else "longer"
+                return f"{what} than {limit} characters ({len(value)})"
             return None
         if t in ("long", "int"):
-            try:
-                number = int(value)
-            except ValueError:
+            if not rules.is_int_text(value):
                 return f"not an integer ({t})"
-            lo, hi = INT_RANGES[t]
-            if not lo <= number <= hi:
-                return f"out of range for {t}"
-            if spec.name in TIMESTAMP_FIELDS:
-                if number >= MS_THRESHOLD:
-                    return "looks like epoch milliseconds; Personalize needs epoch seconds"
-                if number <= 0:
-                    return "not a positive epoch time in seconds"
-                rep = self.report
-                if rep.min_timestamp is None or number < rep.min_timestamp:
-                    rep.min_timestamp = number
-                if rep.max_timestamp is None or number > rep.max_timestamp:
-                    rep.max_timestamp = number
-            return None
+            number = int(value)
+            problem = rules.int_value_problem(spec, number)
+            if problem is None and spec.name in rules.TIMESTAMP_FIELDS:
+                self._track_timestamp(number)
+            return problem
         if t in ("float", "double"):
-            try:
-                number_f = float(value)
-            except ValueError:
+            if not rules.is_float_text(value):
                 return f"not a number ({t})"
-            if not math.isfinite(number_f):
+            if not math.isfinite(float(value)):
                 return "not a finite number"
             return None
-        if t == "boolean" and value.lower() not in ("true", "false"):
+        if t == "boolean" and not rules.is_boolean_text(value):
             return "not a boolean (true/false)"
         return None
+
+    def _track_timestamp(self, number: int) -> None:
+        rep = self.report
+        if rep.min_timestamp is None or number < rep.min_timestamp:
+            rep.min_timestamp = number
+        if rep.max_timestamp is None or number > rep.max_timestamp:
+            rep.max_timestamp = number
 
     def finish(self) -> ValidationReport:
         """Apply dataset-level rules and return the report."""
         rep = self.report
         rep.users = len(self._users)
         rep.users_with_2plus = sum(1 for c in self._users.values() if c >= 2)
-        rep.metadata_columns = sorted(self._metadata)
+        rep.metadata_columns = rules.metadata_fields(self._columns, self.dataset) if self.interactions else []
         if rep.truncated:
             return rep
         try:
-            if rep.rows < self.min_rows:
-                self._error(None, None, None, f"{rep.rows} rows; at least {self.min_rows} are required")
-            if self.dataset == "interactions":
-                if rep.users_with_2plus < self.min_users_2plus:
-                    self._error(
-                        None, None, "USER_ID",
-                        f"{rep.users_with_2plus} users with ≥ 2 interactions; at least {self.min_users_2plus} required",
-                    )  # fmt: skip
-                elif rep.users and rep.users_with_2plus / rep.users < MIN_SHARE_USERS_2PLUS:
-                    self._error(None, None, "USER_ID", "fewer than 1% of users have ≥ 2 interactions")
-                total = len(rep.event_types) + len(rep.metadata_columns)
-                if total > MAX_EVENT_TYPES_PLUS_METADATA:
-                    self._error(
-                        None, None, "EVENT_TYPE",
-                        f"{len(rep.event_types)} event types + {len(rep.metadata_columns)} metadata columns "
-                        f"= {total} > {MAX_EVENT_TYPES_PLUS_METADATA}",
-                    )  # fmt: skip
+            self._check_totals()
         except _Stop:
             pass
         return rep
+
+    def _check_totals(self) -> None:
+        rep = self.report
+        min_rows = self.min_rows if self.min_rows is not None else rules.min_records(self.dataset)
+        if rep.rows < min_rows:
+            self._error(None, None, None, f"{rep.rows} rows; at least {min_rows} are required")
+        if not self.interactions:
+            return
+        problem = rules.user_minimums_problem(self._users, self.min_users_2plus)
+        if problem:
+            self._error(None, None, "USER_ID", problem)
+        problem = rules.event_budget_problem(len(rep.event_types), self._columns)
+        if problem:
+            self._error(None, None, "EVENT_TYPE", problem)
 
 
 def validate_files(

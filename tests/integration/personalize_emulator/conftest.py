@@ -16,7 +16,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from emulators.http_server import RunningServer, free_port
-from emulators.personalize.server import create_app
+from emulators.personalize.responses import create_app
 
 BINGEWATCH = Path(__file__).resolve().parents[3] / "include" / "data" / "bingewatch"
 BUCKET = "bw-data"

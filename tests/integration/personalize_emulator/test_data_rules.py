@@ -217,8 +217,8 @@ def test_incremental_requires_prior_full(emulator: Emulator, s3: Any) -> None:
     )
     import pandas as pd
 
-    state = emulator.server.app  # type: ignore[union-attr]
-    frame = pd.read_parquet(state._dataset_dir(group.datasets["items"]) / "data.parquet")
+    state = emulator.server.app.backend  # type: ignore[union-attr]
+    frame = pd.read_parquet(state.dataset_dir(group.datasets["items"]) / "data.parquet")
     assert sorted(frame["ITEM_ID"]) == ["1", "2", "3"]
     assert frame.set_index("ITEM_ID").loc["1", "TITLE"] == "New"
     jobs = emulator.client.list_dataset_import_jobs(datasetArn=group.datasets["items"])["datasetImportJobs"]

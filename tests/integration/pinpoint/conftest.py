@@ -5,7 +5,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from emulators.http_server import RunningServer, free_port
-from emulators.pinpoint.server import create_app
+from emulators.pinpoint.responses import create_app
 
 
 def _client(service: str, url: str):

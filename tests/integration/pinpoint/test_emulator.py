@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from emulators.pinpoint.models import JOB_PATH
 from emulators.pinpoint.seed import seed_endpoints_from_csv
-from emulators.pinpoint.server import JOB_PATH
 
 pytestmark = pytest.mark.integration
 ENDPOINTS_CSV = Path(__file__).resolve().parents[3] / "include" / "data" / "bingewatch" / "endpoints.csv"

@@ -203,3 +203,12 @@ def test_rest_json_unsupported_operation(pinpoint: Any) -> None:
     with pytest.raises(ClientError) as exc:
         pinpoint.get_apps()
     assert _code(exc) == "UnknownOperationException"
+
+
+def test_error_status_comes_from_the_model() -> None:
+    """A backend raises ``ServiceError(code, message)``; the HTTP status is the model's for that code."""
+    pinpoint = AwsService("pinpoint")
+    assert pinpoint.error_status("NotFoundException") == 404
+    assert pinpoint.error_status("ConflictException") == 409
+    assert pinpoint.error_status("NoSuchCode") == 400
+    assert AwsService("personalize").error_status("ResourceNotFoundException") == 400

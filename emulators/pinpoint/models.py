@@ -1,14 +1,11 @@
-"""An Amazon Pinpoint emulator (the engagement APIs this project uses), served from botocore's model.
+"""The Pinpoint emulator's backend: apps, endpoints, segments and import/export jobs in SQLite, S3 access.
 
-``create_app(state_dir=..., s3_endpoint_url=...)`` returns a WSGI app (with ``.close()``) built on
-:class:`emulators.aws_service.AwsService` (rest-json routing, request and response validation against
-the ``pinpoint`` model, AWS-shaped errors). State lives in ``<state_dir>/pinpoint.sqlite3``, so a
-restart loses nothing (jobs are timed from their stored creation time).
-
-Operations: CreateApp / GetApp / GetApps / DeleteApp; UpdateEndpoint / UpdateEndpointsBatch /
-GetEndpoint / GetUserEndpoints (``NotFoundException`` 404 for a user without endpoints) /
-DeleteEndpoint; CreateExportJob / GetExportJob / GetExportJobs; CreateImportJob / GetImportJob /
-GetImportJobs; GetSegment / GetSegments / DeleteSegment.
+No HTTP and no botocore shapes here (that is :mod:`emulators.pinpoint.responses`): methods take plain
+arguments, return the response structures' contents (``ApplicationResponse``, ``EndpointResponse``,
+``SegmentResponse``, ``ImportJobResponse`` / ``ExportJobResponse`` bodies) and raise
+:class:`~emulators.errors.ServiceError` with Pinpoint's error codes (the protocol layer takes each
+code's HTTP status from the model). State lives in ``<state_dir>/pinpoint.sqlite3``, so a restart
+loses nothing (jobs are timed from their stored creation time).
 
 Jobs walk the full ``JobStatus`` path over ``min_job_seconds``: CREATED → PREPARING_FOR_INITIALIZATION
 → INITIALIZING → PROCESSING → PENDING_JOB → COMPLETING → COMPLETED, or … → FAILING → FAILED. The work
@@ -48,13 +45,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from emulators.aws_service import AwsService, ServiceError
+from emulators.errors import ServiceError
 
 FORMAT_MISMATCH = (
     "Bad request: The data we received didn't match the format we expected for the createImportJob operation"
@@ -103,6 +101,10 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _not_found() -> ServiceError:
+    return ServiceError("NotFoundException", "Resource not found")
+
+
 def _split_s3_url(url: str) -> tuple[str, str]:
     if not url.startswith("s3://"):
         raise ServiceError("BadRequestException", f"S3 URL must start with s3://, got {url!r}")
@@ -112,21 +114,26 @@ def _split_s3_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-class PinpointEmulator(AwsService):
-    """The WSGI app; see the module docstring."""
+class PinpointBackend:
+    """All Pinpoint state of one emulator, persisted under ``state_dir``.
+
+    :param channel_types: the ``ChannelType`` values an imported endpoint may have (the model's enum).
+    :param min_job_seconds: the time a job takes to walk from CREATED to COMPLETED.
+    """
 
     def __init__(
         self,
         *,
         state_dir: Path,
         s3_endpoint_url: str,
+        channel_types: frozenset[str],
         min_job_seconds: float = 1.0,
         region: str = "us-east-1",
         account_id: str = "123456789012",
     ) -> None:
-        super().__init__("pinpoint", validation_error_code="BadRequestException")
         self.region = region
         self.account_id = account_id
+        self.channel_types = channel_types
         self.min_job_seconds = float(min_job_seconds)
         state_dir = Path(state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +167,7 @@ class PinpointEmulator(AwsService):
     def _require_app(self, app_id: str) -> tuple[Any, ...]:
         rows = self._q("SELECT id, name, creation_date, tags FROM apps WHERE id = ?", [app_id])
         if not rows:
-            raise ServiceError("NotFoundException", "Resource not found", 404)
+            raise _not_found()
         return rows[0]
 
     def _app_response(self, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -173,51 +180,41 @@ class PinpointEmulator(AwsService):
             "tags": json.loads(tags or "{}"),
         }
 
-    @staticmethod
-    def _page(items: list[Any], params: dict[str, Any]) -> tuple[list[Any], str | None]:
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One SQLite transaction (the caller holds ``self._lock``)."""
+        self._db.execute("BEGIN")
         try:
-            start = int(params.get("Token") or 0)
-            size = int(params.get("PageSize") or 100)
-        except ValueError as exc:
-            raise ServiceError("BadRequestException", f"Invalid Token / PageSize: {exc}") from exc
-        size = max(1, min(size, 1000))
-        page = items[start : start + size]
-        token = str(start + size) if start + size < len(items) else None
-        return page, token
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # ------------------------------------------------------------------ apps
 
-    def CreateApp(self, params: dict[str, Any]) -> dict[str, Any]:
-        request = params["CreateApplicationRequest"]
+    def create_app(self, name: str, tags: dict[str, str]) -> dict[str, Any]:
         app_id = _new_id()
         with self._lock:
-            self._q(
-                "INSERT INTO apps VALUES (?, ?, ?, ?)",
-                [app_id, request["Name"], _now_iso(), json.dumps(request.get("tags") or {})],
-            )
-            return {"ApplicationResponse": self._app_response(self._require_app(app_id))}
+            self._q("INSERT INTO apps VALUES (?, ?, ?, ?)", [app_id, name, _now_iso(), json.dumps(tags)])
+            return self._app_response(self._require_app(app_id))
 
-    def GetApp(self, params: dict[str, Any]) -> dict[str, Any]:
+    def get_app(self, app_id: str) -> dict[str, Any]:
         with self._lock:
-            return {"ApplicationResponse": self._app_response(self._require_app(params["ApplicationId"]))}
+            return self._app_response(self._require_app(app_id))
 
-    def GetApps(self, params: dict[str, Any]) -> dict[str, Any]:
+    def apps(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._q("SELECT id, name, creation_date, tags FROM apps ORDER BY creation_date, id")
-        page, token = self._page(rows, params)
-        body: dict[str, Any] = {"Item": [self._app_response(row) for row in page]}
-        if token:
-            body["NextToken"] = token
-        return {"ApplicationsResponse": body}
+        return [self._app_response(row) for row in rows]
 
-    def DeleteApp(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
+    def delete_app(self, app_id: str) -> dict[str, Any]:
         with self._lock:
             response = self._app_response(self._require_app(app_id))
             for table in ("endpoints", "segments", "segment_members", "jobs"):
                 self._q(f"DELETE FROM {table} WHERE app_id = ?", [app_id])
             self._q("DELETE FROM apps WHERE id = ?", [app_id])
-        return {"ApplicationResponse": response}
+        return response
 
     # ------------------------------------------------------------------ endpoints
 
@@ -240,9 +237,6 @@ class PinpointEmulator(AwsService):
             "CreationDate": now,
             "EndpointStatus": "ACTIVE",
         }
-        if existing is None and not (request.get("ChannelType") and request.get("Address")):
-            # AWS accepts it too, but the endpoint then cannot receive messages; keep it, as AWS does.
-            pass
         for key, value in request.items():
             if key in ("Id", "RequestId") or value is None:
                 continue
@@ -276,16 +270,12 @@ class PinpointEmulator(AwsService):
         )
         return data
 
-    def UpdateEndpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
+    def update_endpoint(self, app_id: str, endpoint_id: str, request: dict[str, Any]) -> None:
         with self._lock:
             self._require_app(app_id)
-            self._upsert_endpoint(app_id, params["EndpointId"], params["EndpointRequest"])
-        return {"MessageBody": {"Message": "Accepted", "RequestID": _new_id()}}
+            self._upsert_endpoint(app_id, endpoint_id, request)
 
-    def UpdateEndpointsBatch(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
-        items = params["EndpointBatchRequest"]["Item"]
+    def update_endpoints_batch(self, app_id: str, items: list[dict[str, Any]]) -> None:
         if len(items) > MAX_BATCH_ITEMS:
             raise ServiceError(
                 "BadRequestException", f"An endpoint batch can hold at most {MAX_BATCH_ITEMS} endpoints"
@@ -295,48 +285,37 @@ class PinpointEmulator(AwsService):
             raise ServiceError("BadRequestException", f"Endpoint Id is required (items {missing})")
         with self._lock:
             self._require_app(app_id)
-            self._db.execute("BEGIN")
-            try:
+            with self._transaction():
                 for item in items:
                     self._upsert_endpoint(app_id, item["Id"], item)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return {"MessageBody": {"Message": "Accepted", "RequestID": _new_id()}}
 
-    def GetEndpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
+    def get_endpoint(self, app_id: str, endpoint_id: str) -> dict[str, Any]:
         with self._lock:
             self._require_app(app_id)
-            data = self._get_endpoint(app_id, params["EndpointId"])
+            data = self._get_endpoint(app_id, endpoint_id)
         if data is None:
-            raise ServiceError("NotFoundException", "Resource not found", 404)
-        return {"EndpointResponse": self._endpoint_response(app_id, data)}
+            raise _not_found()
+        return self._endpoint_response(app_id, data)
 
-    def DeleteEndpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
+    def delete_endpoint(self, app_id: str, endpoint_id: str) -> dict[str, Any]:
         with self._lock:
             self._require_app(app_id)
-            data = self._get_endpoint(app_id, params["EndpointId"])
+            data = self._get_endpoint(app_id, endpoint_id)
             if data is None:
-                raise ServiceError("NotFoundException", "Resource not found", 404)
-            self._q("DELETE FROM endpoints WHERE app_id = ? AND id = ?", [app_id, params["EndpointId"]])
-        return {"EndpointResponse": self._endpoint_response(app_id, data)}
+                raise _not_found()
+            self._q("DELETE FROM endpoints WHERE app_id = ? AND id = ?", [app_id, endpoint_id])
+        return self._endpoint_response(app_id, data)
 
-    def GetUserEndpoints(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
+    def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]:
+        """Every endpoint of ``user_id`` (``NotFoundException`` for a user without endpoints)."""
         with self._lock:
             self._require_app(app_id)
             rows = self._q(
-                "SELECT data FROM endpoints WHERE app_id = ? AND user_id = ? ORDER BY id",
-                [app_id, params["UserId"]],
+                "SELECT data FROM endpoints WHERE app_id = ? AND user_id = ? ORDER BY id", [app_id, user_id]
             )
         if not rows:
-            raise ServiceError("NotFoundException", "Resource not found", 404)
-        return {
-            "EndpointsResponse": {"Item": [self._endpoint_response(app_id, json.loads(r[0])) for r in rows]}
-        }
+            raise _not_found()
+        return [self._endpoint_response(app_id, json.loads(r[0])) for r in rows]
 
     # ------------------------------------------------------------------ segments
 
@@ -364,22 +343,16 @@ class PinpointEmulator(AwsService):
             [app_id, segment_id],
         )
         if not rows:
-            raise ServiceError("NotFoundException", "Resource not found", 404)
+            raise _not_found()
         return rows[0]
 
-    def GetSegment(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
+    def get_segment(self, app_id: str, segment_id: str) -> dict[str, Any]:
         with self._lock:
             self._require_app(app_id)
             self._advance_jobs(app_id)
-            return {
-                "SegmentResponse": self._segment_response(
-                    app_id, self._segment_row(app_id, params["SegmentId"])
-                )
-            }
+            return self._segment_response(app_id, self._segment_row(app_id, segment_id))
 
-    def GetSegments(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
+    def segments(self, app_id: str) -> list[dict[str, Any]]:
         with self._lock:
             self._require_app(app_id)
             self._advance_jobs(app_id)
@@ -388,23 +361,15 @@ class PinpointEmulator(AwsService):
                 "WHERE app_id = ? ORDER BY creation_date, id",
                 [app_id],
             )
-        page, token = self._page(rows, params)
-        body: dict[str, Any] = {"Item": [self._segment_response(app_id, row) for row in page]}
-        if token:
-            body["NextToken"] = token
-        return {"SegmentsResponse": body}
+        return [self._segment_response(app_id, row) for row in rows]
 
-    def DeleteSegment(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
+    def delete_segment(self, app_id: str, segment_id: str) -> dict[str, Any]:
         with self._lock:
             self._require_app(app_id)
-            row = self._segment_row(app_id, params["SegmentId"])
-            self._q("DELETE FROM segments WHERE app_id = ? AND id = ?", [app_id, params["SegmentId"]])
-            self._q(
-                "DELETE FROM segment_members WHERE app_id = ? AND segment_id = ?",
-                [app_id, params["SegmentId"]],
-            )
-        return {"SegmentResponse": self._segment_response(app_id, row)}
+            row = self._segment_row(app_id, segment_id)
+            self._q("DELETE FROM segments WHERE app_id = ? AND id = ?", [app_id, segment_id])
+            self._q("DELETE FROM segment_members WHERE app_id = ? AND segment_id = ?", [app_id, segment_id])
+        return self._segment_response(app_id, row)
 
     # ------------------------------------------------------------------ jobs (common)
 
@@ -450,7 +415,7 @@ class PinpointEmulator(AwsService):
             [app_id, job_id, job_type],
         )
         if not rows:
-            raise ServiceError("NotFoundException", "Resource not found", 404)
+            raise _not_found()
         return self._render_job(app_id, job_id, job_type, *rows[0])
 
     def _render_job(
@@ -499,25 +464,29 @@ class PinpointEmulator(AwsService):
                 body["Failures"] = result["failures"][:100]
         return body
 
-    def _list_jobs(self, app_id: str, job_type: str, params: dict[str, Any]) -> dict[str, Any]:
-        self._require_app(app_id)
-        self._advance_jobs(app_id)
-        rows = self._q(
-            "SELECT id, definition, created_at, creation_date, outcome FROM jobs "
-            "WHERE app_id = ? AND type = ? ORDER BY seq DESC",
-            [app_id, job_type],
-        )
-        page, token = self._page(rows, params)
-        body: dict[str, Any] = {"Item": [self._render_job(app_id, r[0], job_type, *r[1:]) for r in page]}
-        if token:
-            body["NextToken"] = token
-        return body
+    def job(self, app_id: str, job_id: str, job_type: str) -> dict[str, Any]:
+        """The ``IMPORT`` / ``EXPORT`` job's response body, its status derived from its age."""
+        with self._lock:
+            self._require_app(app_id)
+            return self._job_response(app_id, job_id, job_type)
+
+    def jobs(self, app_id: str, job_type: str) -> list[dict[str, Any]]:
+        """The app's jobs of ``job_type``, newest first."""
+        with self._lock:
+            self._require_app(app_id)
+            self._advance_jobs(app_id)
+            rows = self._q(
+                "SELECT id, definition, created_at, creation_date, outcome FROM jobs "
+                "WHERE app_id = ? AND type = ? ORDER BY seq DESC",
+                [app_id, job_type],
+            )
+        return [self._render_job(app_id, r[0], job_type, *r[1:]) for r in rows]
 
     # ------------------------------------------------------------------ import
 
-    def CreateImportJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
-        request = dict(params["ImportJobRequest"])
+    def create_import_job(self, app_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Queue an import; ``DefineSegment`` gets its segment id now, as the AWS sample expects."""
+        request = dict(request)
         _split_s3_url(request["S3Url"])
         with self._lock:
             self._require_app(app_id)
@@ -529,18 +498,7 @@ class PinpointEmulator(AwsService):
             if request.get("DefineSegment") and not request.get("SegmentName"):
                 request["SegmentName"] = request["S3Url"].rstrip("/").rsplit("/", 1)[-1]
             job_id = self._create_job(app_id, "IMPORT", request)
-            return {"ImportJobResponse": self._job_response(app_id, job_id, "IMPORT")}
-
-    def GetImportJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self._require_app(params["ApplicationId"])
-            return {
-                "ImportJobResponse": self._job_response(params["ApplicationId"], params["JobId"], "IMPORT")
-            }
-
-    def GetImportJobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            return {"ImportJobsResponse": self._list_jobs(params["ApplicationId"], "IMPORT", params)}
+            return self._job_response(app_id, job_id, "IMPORT")
 
     def _list_import_files(self, s3_url: str, file_format: str) -> list[tuple[str, str]]:
         bucket, key = _split_s3_url(s3_url)
@@ -577,8 +535,7 @@ class PinpointEmulator(AwsService):
         members: list[str] = []
         total_processed = 0
         total_failures = 0
-        self._db.execute("BEGIN")
-        try:
+        with self._transaction():
             for bucket, key in files:
                 body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
                 try:
@@ -594,10 +551,6 @@ class PinpointEmulator(AwsService):
                 failures.extend(f"s3://{bucket}/{key}: {message}" for message in bad[:20])
             if failed_pieces == 0 and definition.get("SegmentId"):
                 self._define_segment(app_id, definition, members)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return {
             "failures": failures,
             "total_pieces": len(files),
@@ -673,10 +626,7 @@ class PinpointEmulator(AwsService):
                 if not exists and not (record.get("ChannelType") and record.get("Address")):
                     bad.append(f"record {number}: a new endpoint needs ChannelType and Address")
                     continue
-                if (
-                    record.get("ChannelType")
-                    and record["ChannelType"] not in self.model.shape_for("ChannelType").enum
-                ):
+                if record.get("ChannelType") and record["ChannelType"] not in self.channel_types:
                     bad.append(f"record {number}: invalid ChannelType {record['ChannelType']!r}")
                     continue
                 endpoint_id = endpoint_id or _new_id()
@@ -724,27 +674,15 @@ class PinpointEmulator(AwsService):
 
     # ------------------------------------------------------------------ export
 
-    def CreateExportJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        app_id = params["ApplicationId"]
-        request = dict(params["ExportJobRequest"])
+    def create_export_job(self, app_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        request = dict(request)
         _split_s3_url(request["S3UrlPrefix"])
         with self._lock:
             self._require_app(app_id)
             if request.get("SegmentId"):
                 self._segment_row(app_id, request["SegmentId"])
             job_id = self._create_job(app_id, "EXPORT", request)
-            return {"ExportJobResponse": self._job_response(app_id, job_id, "EXPORT")}
-
-    def GetExportJob(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self._require_app(params["ApplicationId"])
-            return {
-                "ExportJobResponse": self._job_response(params["ApplicationId"], params["JobId"], "EXPORT")
-            }
-
-    def GetExportJobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            return {"ExportJobsResponse": self._list_jobs(params["ApplicationId"], "EXPORT", params)}
+            return self._job_response(app_id, job_id, "EXPORT")
 
     def _run_export(self, app_id: str, job_id: str, definition: dict[str, Any]) -> dict[str, Any]:
         bucket, prefix = _split_s3_url(definition["S3UrlPrefix"])
@@ -825,21 +763,3 @@ def _record_from_columns(header: list[str], row: list[str]) -> dict[str, Any]:
             else:
                 record.setdefault(struct, {})[field] = value
     return record
-
-
-def create_app(
-    *,
-    state_dir: Path,
-    s3_endpoint_url: str,
-    min_job_seconds: float = 1.0,
-    region: str = "us-east-1",
-    account_id: str = "123456789012",
-) -> PinpointEmulator:
-    """Build the Pinpoint emulator WSGI app (call ``.close()`` when done; ``RunningServer`` does)."""
-    return PinpointEmulator(
-        state_dir=state_dir,
-        s3_endpoint_url=s3_endpoint_url,
-        min_job_seconds=min_job_seconds,
-        region=region,
-        account_id=account_id,
-    )
