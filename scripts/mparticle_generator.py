@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from personalize_logic import layout
+
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 EDGE_MPIDS = {1: INT64_MIN, 2: 2**53 + 1, 3: INT64_MAX}
@@ -220,7 +222,7 @@ def bingewatch_batches(
     for ds in sorted(files):
         lines = files[ds]
         for n, start in enumerate(range(0, len(lines), batches_per_file)):
-            key = f"{prefix}/dt={ds}/batches-{n:04d}.json.gz"
+            key = f"{layout.mparticle_source_day_prefix(prefix, ds)}batches-{n:04d}.json.gz"
             body = b"\n".join(lines[start : start + batches_per_file]) + b"\n"
             sink(key, gzip.compress(body, compresslevel=6, mtime=0))
             result.files.append(key)

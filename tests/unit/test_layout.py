@@ -173,11 +173,8 @@ SEGMENTS = (
     "s3://", "dt=", "run=", "_manifest.", "_quarantine.", "snapshots/", "checkpoints", "dead_letter/", "verdicts",
     "accepted/", "latest.json", "_errors.jsonl", "_endpoint_export", "job_config.json", "users.json", "queries.json",
 )  # fmt: skip
-# The mParticle test-data generator writes mParticle's own layout (``<prefix>/dt=YYYY-MM-DD/``, read
-# through ``layout.mparticle_source_day_prefix``); it belongs to the mParticle export transform.
 # The demo reads the sample's local ``job_config.json``.
 ALLOWED = {
-    ("plugins/personalize_logic/mparticle_generator.py", "dt="),
     ("scripts/demo.py", "job_config.json"),
 }
 
