@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetAny, CronDataIntervalTimetable, Param, chain
+from airflow.sdk import DAG, Asset, AssetAny, Param, chain
 from airflow.sdk.definitions.xcom_arg import XComArg
 
 from personalize_logic.naming import sanitize, stable_hash
@@ -39,6 +39,7 @@ from personalize_logic.project_config import (
     discover_configs,
     load_config,
 )
+from personalize_pipeline.compat import CronDataIntervalTimetable
 from personalize_pipeline.records import split_s3
 
 INCLUDE_DIR = Path(os.environ.get("AP_INCLUDE_DIR", Path(__file__).resolve().parents[2] / "include"))
