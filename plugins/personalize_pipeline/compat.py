@@ -21,7 +21,7 @@ AIRFLOW_VERSION: str = airflow.__version__
 try:  # Airflow >= 3.2: the Task SDK exports the timetables.
     from airflow.sdk import CronDataIntervalTimetable
 except ImportError:  # Airflow 3.1: the same class lives in core (the SDK's DAG accepts it).
-    from airflow.timetables.interval import (  # type: ignore[assignment,no-redef]
+    from airflow.timetables.interval import (  # type: ignore[assignment]
         CronDataIntervalTimetable,
     )
 

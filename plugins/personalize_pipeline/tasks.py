@@ -83,8 +83,8 @@ def quality_gate(
     no Asset event is emitted and the batch jobs keep using the last accepted version. Re-running
     the gate for the same version gives the same verdict.
     """
-    from airflow.sdk import Asset
     from airflow.providers.common.compat.sdk import AirflowSkipException
+    from airflow.sdk import Asset
 
     from hooks.personalize import PersonalizeHook
     from personalize_logic.quality_gate import evaluate_gate

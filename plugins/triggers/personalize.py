@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
-
 from hooks.personalize import RESOURCE_KINDS, PersonalizeHook
+from triggers.compat import AwsBaseWaiterTrigger
 
 
 class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):
