@@ -21,12 +21,14 @@ the export DAG's parse should not pay; operators and sensors import their trigge
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger as _ProviderWaiterTrigger
 from airflow.providers.common.compat.sdk import AirflowException
 from airflow.triggers.base import TriggerEvent
 
+_PROVIDER_VERSION = version("apache-airflow-providers-amazon")
 #: The provider builds the hook from ``aws_hook_class`` (9.37.0 and newer).
 PROVIDER_BUILDS_HOOK = not getattr(_ProviderWaiterTrigger.hook, "__isabstractmethod__", False)
 #: The provider turns a failed wait into an error event (9.36.0 and newer).
@@ -58,6 +60,12 @@ else:  # Amazon provider < 9.37.0
             except AirflowException as error:
                 if PROVIDER_YIELDS_ERROR_EVENTS:
                     raise
+                self.log.info(
+                    "Amazon provider %s raised instead of yielding an error event "
+                    "(error event from triggers/compat.py): %s",
+                    _PROVIDER_VERSION,
+                    error,
+                )
                 yield TriggerEvent(
                     {"status": "error", "message": str(error), self.return_key: self.return_value}
                 )
