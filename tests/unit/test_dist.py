@@ -157,3 +157,40 @@ def test_the_artefacts_parse_as_mwaa_lays_them_out(dist: Path, tmp_path: Path) -
     assert result["forbidden"] == []
     assert {"bingewatch_export", "bingewatch_train", "bingewatch_batch"} <= set(result["dags"])
     assert all(str(plugins) in f or str(dags) in f for f in result["files"])
+
+
+def test_pyproject_declares_the_same_range_as_requirements_deploy() -> None:
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    deploy = [
+        line.split("#", 1)[0].strip()
+        for line in (REPO / "requirements-deploy.txt").read_text().splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
+    assert [str(Requirement(d)) for d in declared] == [str(Requirement(d)) for d in deploy]
+
+
+def test_the_oldest_tier_runs_the_floor_of_the_declared_range() -> None:
+    """The Makefile's oldest tier, its lock and the declared floor name the same Airflow version."""
+    makefile = (REPO / "Makefile").read_text()
+    oldest = re.search(r"^OLDEST_AIRFLOW := (\S+)$", makefile, re.M)
+    assert oldest
+    lock = REPO / ".ci" / "oldest" / f"constraints-airflow-{oldest.group(1)}-python3.11.txt"
+    assert f"apache-airflow=={oldest.group(1)}\n" in lock.read_text()
+    airflow = next(
+        Requirement(line)
+        for line in (REPO / "requirements-deploy.txt").read_text().splitlines()
+        if line.startswith("apache-airflow>")
+    )
+    floor = min(s.version for s in airflow.specifier if s.operator == ">=")
+    assert floor == oldest.group(1)
+    for package in ("apache-airflow-providers-amazon", "apache-airflow-providers-common-compat"):
+        pinned = re.search(rf"^{package}==(\S+)$", lock.read_text(), re.M)
+        assert pinned
+        (req,) = (
+            Requirement(line.split("#", 1)[0])
+            for line in (REPO / "requirements-deploy.txt").read_text().splitlines()
+            if line.startswith(package)
+        )
+        assert min(s.version for s in req.specifier if s.operator == ">=") == pinned.group(1), package
