@@ -39,7 +39,7 @@ $(OLDEST_BIN)/.installed: requirements-deploy.txt .ci/oldest/requirements-test.t
 	$(BIN)/uv pip install --quiet --python $(OLDEST_BIN)/python -c $(OLDEST_LOCK) \
 	  "apache-airflow==$(OLDEST_AIRFLOW)" -r requirements-deploy.txt -r .ci/oldest/requirements-test.txt; \
 	touch $@; \
-	printf '%-34s Airflow %-7s %-18s %4d s\n' "build .venv-oldest" "$(OLDEST_AIRFLOW)" done \
+	printf '%-26s Airflow %-7s %-16s %4d s\n' "build .venv-oldest" "$(OLDEST_AIRFLOW)" done \
 	  $$(( $$(date +%s) - start )) | tee -a build/tier-times.txt
 
 venv-oldest: $(OLDEST_BIN)/.installed
@@ -67,6 +67,8 @@ test: venv browser lint typecheck
 	@rm -f build/tier-times.txt
 	$(MAKE) --no-print-directory test-newest test-oldest
 	@echo "== test tiers (wall time)"; cat build/tier-times.txt
+	@awk '/ passed, /{for(i=1;i<=NF;i++){if($$(i+1)~/^passed,/)p+=$$i; if($$(i+1)~/^failed,/)f+=$$i; \
+	  if($$(i+1)~/^skipped/)s+=$$i}} END{printf "tests: %d passed, %d failed, %d skipped\n", p, f, s}' build/tier-times.txt
 
 test-newest: venv
 	.ci/tier "unit + DAG integrity" $(BIN)/python tests/unit tests/dags $(PYTEST_ARGS)
