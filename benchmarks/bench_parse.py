@@ -66,7 +66,10 @@ PROBE = textwrap.dedent(
     """
     import importlib, json, sys, time
     import airflow  # noqa: F401  (imported before timing: every DAG file pays it once per process)
-    from airflow.dag_processing.dagbag import DagBag
+    try:  # Airflow >= 3.2
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     from airflow.utils.file import iter_airflow_imports
     # What the dag-processor does before it forks the parsing process of a file
     # ([dag_processor] parsing_pre_import_modules, default True): import the file's airflow.* modules.

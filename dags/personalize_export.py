@@ -17,7 +17,11 @@ import airflow.providers.amazon.aws.operators.base_aws
 import airflow.providers.amazon.aws.transfers.redshift_to_s3
 import airflow.providers.amazon.aws.utils.mixins
 import airflow.providers.common.compat.sdk
-import airflow.sdk.definitions.timetables.interval  # noqa: F401
+
+try:  # the export DAG's timetable: the Task SDK's from Airflow 3.2, core's on 3.1 (personalize_pipeline/compat.py)
+    import airflow.sdk.definitions.timetables.interval
+except ImportError:
+    import airflow.timetables.interval  # noqa: F401
 from personalize_pipeline.factory import CONFIG_DIR, build_all_dags
 
 for _dag in build_all_dags(CONFIG_DIR, stages=("export",)):

@@ -166,7 +166,13 @@ def collect_summary(
         "project": project,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "status": "success",
-        "airflow": {"url": airflow.base_url, "dag_ids": ran["dag_ids"], "export_runs": ran["export_runs"]},
+        "airflow": {
+            "url": airflow.base_url,
+            # what the running Airflow reports, not what the demo asked for
+            "version": airflow.api("GET", "/version")["version"],
+            "dag_ids": ran["dag_ids"],
+            "export_runs": ran["export_runs"],
+        },
         "export": _export(s3, bucket, project),
         "import": personalize["import"][0] if personalize["import"] else {},
         "imports": personalize["import"],
@@ -212,6 +218,7 @@ def print_summary(summary: dict[str, Any], report: Path) -> None:
     lines = [
         "",
         "=== airflow-personalize demo: what happened ===",
+        f"airflow     Apache Airflow {summary['airflow'].get('version')} at {summary['airflow'].get('url')}",
         f"export      {export['rows']} interactions in {export['intervals']} daily partitions "
         f"({export['quarantined']} quarantined) → {export['partitions_uri']}",
     ]

@@ -62,7 +62,7 @@ TEMPLATE = r"""<!doctype html>
 <body>
 <header>
   <h1>{{ project }} <span class="badge">{{ status }}</span></h1>
-  <div class="meta">Started {{ started_at }} &middot; finished {{ finished_at }} &middot; took {{ duration }}</div>
+  <div class="meta">Started {{ started_at }} &middot; finished {{ finished_at }} &middot; took {{ duration }} &middot; Apache Airflow {{ airflow_version }}</div>
 </header>
 <main>
 
@@ -487,6 +487,8 @@ def build_context(summary: Mapping[str, Any]) -> dict[str, Any]:
         "started_at": summary.get("started_at") or "—",
         "finished_at": summary.get("finished_at") or "—",
         "duration": _duration(summary.get("started_at"), summary.get("finished_at")),
+        # The version the running Airflow reported (demo_summary: GET /api/v2/version).
+        "airflow_version": _section(summary, "airflow").get("version") or "unknown",
         "cards": cards,
         "stages": _stages(summary),
         "training": training_rows,

@@ -443,7 +443,7 @@ class EndpointIndex:
                 f"""
                 INSERT INTO endpoints
                 SELECT "User".UserId, Id
-                FROM read_json(?, format = 'newline_delimited', compression = 'auto',
+                FROM read_json(?, format = 'newline_delimited', compression = 'auto_detect',
                                columns = {{'Id': 'VARCHAR', 'ChannelType': 'VARCHAR',
                                           'User': 'STRUCT(UserId VARCHAR)'}})
                 WHERE "User".UserId IS NOT NULL AND Id IS NOT NULL {channel_filter}

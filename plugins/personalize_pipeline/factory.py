@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetAny, CronDataIntervalTimetable, Param, chain
+from airflow.sdk import DAG, Asset, AssetAny, Param, chain
 from airflow.sdk.definitions.xcom_arg import XComArg
 
 from personalize_logic import layout
@@ -42,6 +42,7 @@ from personalize_logic.project_config import (
     load_config,
     tag_list,
 )
+from personalize_pipeline.compat import CronDataIntervalTimetable
 
 INCLUDE_DIR = Path(os.environ.get("AP_INCLUDE_DIR", Path(__file__).resolve().parents[2] / "include"))
 ASSET_SCHEME = "x-personalize"

@@ -84,7 +84,7 @@ def quality_gate(
     no Asset event is emitted and the batch jobs keep using the last accepted version. Re-running
     the gate for the same version gives the same verdict.
     """
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.providers.common.compat.sdk import AirflowSkipException
 
     from personalize_logic.quality_gate import evaluate_gate
 
@@ -156,7 +156,7 @@ def resolve_solution_version(
     A run triggered by *another* solution's new version skips this solution's jobs: its accepted
     version has not changed, so re-running its batch jobs would only repeat their output.
     """
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.providers.common.compat.sdk import AirflowSkipException
 
     triggered_by = _triggering_uris(context)
     if triggered_by and asset_uri not in triggered_by:
@@ -236,7 +236,7 @@ def publish_batch_output(kind: str, job_arn: str, output_path: str, asset_uri: s
 @task
 def resolve_batch_output(asset_uri: str, param_output: str | None = None, **context: Any) -> str:
     """The batch job output this activation run reads: its Param, else the triggering Asset event."""
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.providers.common.compat.sdk import AirflowSkipException
 
     if param_output:
         return param_output

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
-
 from hooks.personalize import PersonalizeHook
 from personalize_logic.facts import personalize as facts
+from triggers.compat import AwsBaseWaiterTrigger
 
 
 class PersonalizeBaseTrigger(AwsBaseWaiterTrigger):

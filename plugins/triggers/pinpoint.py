@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
-
 from hooks.pinpoint import PinpointHook
+from triggers.compat import AwsBaseWaiterTrigger
 
 
 class PinpointImportJobCompleteTrigger(AwsBaseWaiterTrigger):

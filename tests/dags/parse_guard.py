@@ -61,7 +61,10 @@ def install_guards() -> None:
 
 
 def parse(dags_folder: Path) -> dict[str, Any]:
-    from airflow.dag_processing.dagbag import DagBag
+    try:  # Airflow >= 3.2
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     install_guards()
     started = time.perf_counter()

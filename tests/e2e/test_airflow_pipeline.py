@@ -88,11 +88,16 @@ def test_mparticle_profiles_carry_the_recommendations(airflow_pipeline: dict) ->
 
 
 def test_the_run_report_renders(airflow_pipeline: dict, tmp_path: Path) -> None:
+    import airflow as installed
+
     from scripts.run_report import render_report
 
     report = render_report(airflow_pipeline["summary"], ARTIFACTS / "report.html")
     html = report.read_text()
     assert "ITEMSgenresAction_" in html
+    # the version the running Airflow reported through its REST API is the one installed here
+    assert airflow_pipeline["summary"]["airflow"]["version"] == installed.__version__
+    assert f"Apache Airflow {installed.__version__}" in html
     assert html.count("data:image/png;base64,") >= 3
 
 

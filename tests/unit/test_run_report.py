@@ -14,6 +14,7 @@ from scripts.run_report import main, render_report
 
 FULL: dict[str, Any] = {
     "project": "bingewatch",
+    "airflow": {"url": "http://127.0.0.1:8080", "version": "3.3.2"},
     "started_at": "2026-11-21T00:00:00+00:00",
     "finished_at": "2026-11-21T00:12:34+00:00",
     "status": "success",
@@ -119,6 +120,7 @@ def test_full_summary(tmp_path: Path) -> None:
         "s3://demo-bucket/bw/report/",
         "mp-42",
         "dead-lettered",
+        "Apache Airflow 3.3.2",
     ):
         assert text in html, text
     # quoted values in the query are escaped, not dropped
@@ -135,6 +137,7 @@ def test_empty_summary_renders_not_run(tmp_path: Path) -> None:
     assert html.count("not run") >= 6
     assert not IMG_RE.findall(html)
     assert "unknown" in html
+    assert "Apache Airflow unknown" in html
 
 
 def test_partial_and_malformed_sections(tmp_path: Path) -> None:

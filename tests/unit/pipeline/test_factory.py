@@ -41,7 +41,7 @@ def test_the_unmodified_mpe_file_generates_train_and_batch_dags(tmp_path: Path) 
 
 def test_export_runs_have_a_real_data_interval(dags: dict) -> None:
     # A cron string would become a CronTriggerTimetable (data_interval_start == end in Airflow 3).
-    from airflow.sdk import CronDataIntervalTimetable
+    from personalize_pipeline.compat import CronDataIntervalTimetable
 
     timetable = dags["bingewatch_export"].timetable
     assert isinstance(timetable, CronDataIntervalTimetable)

@@ -1,0 +1,216 @@
+"""
+Build the Amazon MWAA artefacts (``make dist``): what to upload to the environment's S3 bucket.
+
+``build/dist/`` after a run::
+
+    dags/                   -> s3://<bucket>/dags/            the four DAG files
+      .airflowignore                                          keeps the dag-processor out of include/
+      include/config|sql|schemas                              read at parse and run time (AP_INCLUDE_DIR)
+    plugins.zip             -> s3://<bucket>/plugins.zip      hooks/ operators/ sensors/ triggers/ waiters/
+                                                              links/ personalize_logic/ personalize_pipeline/
+                                                              at the zip's top level
+    requirements.txt        -> s3://<bucket>/requirements.txt MWAA's --constraint line + requirements-deploy.txt
+    startup.sh              -> s3://<bucket>/startup.sh       exports AP_INCLUDE_DIR
+    MANIFEST.txt                                              every file above, with sizes
+
+Where each piece lands on MWAA and why is in docs/deployment.md; tests/unit/test_dist.py checks the
+build against it. Deterministic: the same sources give byte-identical files (zip entries carry a
+fixed timestamp), so an unchanged ``plugins.zip`` keeps its S3 object version's content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Top-level folders of ``plugins/`` that go into ``plugins.zip`` (MWAA extracts the zip into
+#: ``/usr/local/airflow/plugins``, which Airflow puts on ``sys.path``).
+PLUGIN_PACKAGES = (
+    "hooks",
+    "links",
+    "operators",
+    "personalize_logic",
+    "personalize_pipeline",
+    "sensors",
+    "triggers",
+    "waiters",
+)
+#: ``include/`` folders the DAGs read (``include/iam`` is for the account admin, ``include/data`` is
+#: the demo's sample).
+INCLUDE_FOLDERS = ("config", "schemas", "sql")
+#: Where MWAA syncs ``s3://<bucket>/dags/`` (Amazon MWAA: "Adding or updating DAGs").
+MWAA_DAGS_FOLDER = "/usr/local/airflow/dags"
+#: requirements-deploy.txt lines that never go to MWAA: the platform provides Airflow.
+PLATFORM_PACKAGES = ("apache-airflow",)
+
+
+@dataclass(frozen=True)
+class MwaaVersion:
+    """One Airflow version Amazon MWAA offers, and what its constraints file pins for this package.
+
+    Source: aws/amazon-mwaa-docker-images, ``images/airflow/<version>/etc/airflow_constraints.txt``
+    (a copy of Apache Airflow's ``constraints-<version>/constraints-3.12.txt``), read 2026-12-02.
+    """
+
+    airflow: str
+    python: str
+    pins: dict[str, str]
+
+    @property
+    def constraint_url(self) -> str:
+        return (
+            "https://raw.githubusercontent.com/apache/airflow/"
+            f"constraints-{self.airflow}/constraints-{self.python}.txt"
+        )
+
+
+MWAA_VERSIONS = {
+    "3.2.1": MwaaVersion(
+        airflow="3.2.1",
+        python="3.12",
+        pins={
+            "apache-airflow-providers-amazon": "9.25.0",
+            "apache-airflow-providers-common-compat": "1.14.3",
+            "apache-airflow-providers-http": "6.0.2",
+            "apache-airflow-providers-standard": "1.12.3",
+            "aiobotocore": "3.4.0",
+            "pyarrow": "23.0.1",
+            "fastavro": "1.12.1",
+            "msgspec": "0.21.1",
+        },
+    ),
+    "3.3.1": MwaaVersion(
+        airflow="3.3.1",
+        python="3.12",
+        pins={
+            "apache-airflow-providers-amazon": "9.34.0",
+            "apache-airflow-providers-common-compat": "1.18.0",
+            "apache-airflow-providers-http": "6.0.5",
+            "apache-airflow-providers-standard": "1.17.0",
+            "aiobotocore": "3.9.0",
+            "pyarrow": "25.0.0",
+            "fastavro": "1.12.2",
+            "msgspec": "0.21.1",
+        },
+    ),
+}
+#: MWAA offers 3.0.6 too; it is below the supported floor (docs/deployment.md).
+UNSUPPORTED_MWAA_VERSIONS = {"3.0.6": "below the supported floor 3.1.8: upgrade the environment to 3.2.1+"}
+
+# A fixed timestamp for zip entries (the earliest a zip can hold): reproducible archives.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def deploy_requirements(path: Path = ROOT / "requirements-deploy.txt") -> list[str]:
+    """The requirement lines of ``requirements-deploy.txt`` that MWAA installs (no comments, no Airflow)."""
+    from packaging.requirements import Requirement
+
+    lines = []
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and Requirement(line).name.lower() not in PLATFORM_PACKAGES:
+            lines.append(line)
+    return lines
+
+
+def mwaa_requirements(version: MwaaVersion) -> str:
+    body = "\n".join(deploy_requirements())
+    return (
+        f"# airflow-personalize for Amazon MWAA, Apache Airflow {version.airflow} (Python {version.python}).\n"
+        "# Generated by `make dist` from requirements-deploy.txt. MWAA installs these under the official\n"
+        "# constraints of its Airflow version (the line below): the ranges admit what it pins.\n"
+        f'--constraint "{version.constraint_url}"\n'
+        f"{body}\n"
+    )
+
+
+def startup_script(include_dir: str = f"{MWAA_DAGS_FOLDER}/include") -> str:
+    return (
+        "#!/bin/sh\n"
+        "# airflow-personalize: MWAA runs this before every Airflow component starts (startup script).\n"
+        "# The DAG factory reads include/ (configs, SQL, schemas) from AP_INCLUDE_DIR; make dist puts\n"
+        "# include/ under the DAGs folder, which MWAA syncs from s3://<bucket>/dags/.\n"
+        f"export AP_INCLUDE_DIR={include_dir}\n"
+    )
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
+    )
+
+
+def build_plugins_zip(target: Path, plugins_dir: Path = ROOT / "plugins") -> list[str]:
+    names = []
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for package in PLUGIN_PACKAGES:
+            for path in _files(plugins_dir / package):
+                name = path.relative_to(plugins_dir).as_posix()
+                info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes())
+                names.append(name)
+    return names
+
+
+def build(out: Path, mwaa_airflow_version: str) -> list[Path]:
+    """Write the artefacts into ``out`` (emptied first); returns the files written."""
+    if mwaa_airflow_version in UNSUPPORTED_MWAA_VERSIONS:
+        raise SystemExit(f"MWAA {mwaa_airflow_version}: {UNSUPPORTED_MWAA_VERSIONS[mwaa_airflow_version]}")
+    if mwaa_airflow_version not in MWAA_VERSIONS:
+        raise SystemExit(
+            f"MWAA {mwaa_airflow_version} is not known here; known: {sorted(MWAA_VERSIONS)} "
+            "(add its constraint pins to scripts/build_dist.py after checking them)"
+        )
+    version = MWAA_VERSIONS[mwaa_airflow_version]
+    if out.exists():
+        shutil.rmtree(out)
+    dags = out / "dags"
+    dags.mkdir(parents=True)
+    for dag_file in sorted((ROOT / "dags").glob("*.py")):
+        shutil.copy2(dag_file, dags / dag_file.name)
+    (dags / ".airflowignore").write_text(
+        "# not DAG files: configs, SQL and schemas (AP_INCLUDE_DIR)\ninclude/\n"
+    )
+    for folder in INCLUDE_FOLDERS:
+        for path in _files(ROOT / "include" / folder):
+            target = dags / "include" / path.relative_to(ROOT / "include")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    build_plugins_zip(out / "plugins.zip")
+    (out / "requirements.txt").write_text(mwaa_requirements(version))
+    startup = out / "startup.sh"
+    startup.write_text(startup_script())
+    startup.chmod(0o755)
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    manifest = [f"{p.stat().st_size:>9}  {p.relative_to(out).as_posix()}" for p in written]
+    with zipfile.ZipFile(out / "plugins.zip") as archive:
+        manifest += [f"{i.file_size:>9}  plugins.zip:{i.filename}" for i in archive.infolist()]
+    (out / "MANIFEST.txt").write_text("\n".join(manifest) + "\n")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "dist")
+    parser.add_argument("--mwaa-airflow-version", default="3.3.1", help=f"one of {sorted(MWAA_VERSIONS)}")
+    args = parser.parse_args(argv)
+    written = build(args.out, args.mwaa_airflow_version)
+    print(f"MWAA artefacts for Airflow {args.mwaa_airflow_version} in {args.out}:")
+    for path in written:
+        print(f"  {path.stat().st_size:>9}  {path.relative_to(args.out).as_posix()}")
+    print("Upload: docs/deployment.md (Amazon MWAA).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
