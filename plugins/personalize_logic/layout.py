@@ -222,6 +222,21 @@ def snapshot_manifest_key(prefix: str, snapshot_key: str, dataset: str) -> str:
     return f"{snapshot_prefix(prefix, snapshot_key)}_manifest.{dataset}.json"
 
 
+def snapshot_increment_prefix(prefix: str, snapshot_key: str, dataset: str) -> str:
+    """An INCREMENTAL import's folder: the window's partitions not imported before."""
+    return f"{snapshot_prefix(prefix, snapshot_key)}{dataset}-increment/"
+
+
+def snapshot_increment_file_key(prefix: str, snapshot_key: str, dataset: str, ds: str, source_key: str) -> str:
+    name = source_key.rsplit("/", 1)[-1]
+    return f"{snapshot_increment_prefix(prefix, snapshot_key, dataset)}{ds}-{name}"
+
+
+def imported_partitions_key(prefix: str, dataset: str) -> str:
+    """The partitions the dataset holds in bulk: partition date → run key, rewritten by every import."""
+    return join(prefix, "state", "imports", f"{_name(dataset, 'dataset')}.json")
+
+
 # ------------------------------------------------------------------- the pipeline's URIs per project
 BATCH_INFERENCE = "inference"
 BATCH_SEGMENTS = "segments"
@@ -369,6 +384,10 @@ def documented_patterns() -> dict[str, str]:
             "<prefix>", "<snapshot key>", "<dataset>", ds, part_name(0)
         ),
         "snapshot manifest": snapshot_manifest_key("<prefix>", "<snapshot key>", "<dataset>"),
+        "snapshot increment folder": snapshot_increment_file_key(
+            "<prefix>", "<snapshot key>", "<dataset>", ds, part_name(0)
+        ),
+        "imported partitions": imported_partitions_key("<prefix>", "<dataset>"),
         "items / users to import": where.dataset_source_uri("<kind>"),
         "quality gate: verdict": verdict_uri(where.solution_state_uri("<solution>"), "<version id>"),
         "quality gate: accepted": accepted_version_uri(

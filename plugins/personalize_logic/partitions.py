@@ -195,3 +195,77 @@ class PartedCsvWriter:
         if len(self.parts) > 1 and self.parts[-1].rows == 0:
             os.unlink(self.parts.pop().path)
         return self.parts
+
+
+# ------------------------------------------------------------------------------ incremental imports
+@dataclass(frozen=True)
+class ImportPlan:
+    """
+    What one run imports into the interactions dataset (:func:`import_plan`).
+
+    :param mode: ``FULL`` or ``INCREMENTAL``.
+    :param partitions: partition date → run key of the manifests to import.
+    :param republished: partitions imported before whose pointer now names another run (re-exported
+        after their import): an INCREMENTAL import does not import them again (interactions have no
+        record id, a second import would add their rows twice); the next FULL import takes them.
+    :param rows: data rows to import (``None`` if a manifest does not count them).
+    :param bytes: bytes to import.
+    :param skip: why nothing is imported this run (``None``: import).
+    """
+
+    mode: str
+    partitions: dict[str, str]
+    republished: list[str]
+    rows: int | None
+    bytes: int
+    skip: str | None = None
+
+
+def import_plan(
+    manifests: Sequence[dict[str, Any]],
+    mode: str,
+    imported: dict[str, str],
+    *,
+    min_rows: int,
+    max_incremental_bytes: int,
+) -> ImportPlan:
+    """
+    The partitions a run imports, and whether the import runs at all.
+
+    * ``FULL``: every manifest of the window (a FULL import replaces all bulk data).
+    * ``INCREMENTAL``: the manifests whose partition is not in ``imported`` (the project's record of
+      imported partitions, partition → run key). With none, or with fewer rows than AWS's minimum
+      per import job (``min_rows``), nothing is imported this run (``skip`` says why) and the
+      partitions wait for the next run. More bytes than AWS's INCREMENTAL limit per job is an error
+      (``ValueError``) naming the partitions: run that once with FULL.
+    """
+    if mode not in ("FULL", "INCREMENTAL"):
+        raise ValueError(f"import mode must be FULL or INCREMENTAL, got {mode!r}")
+    chosen = (
+        list(manifests) if mode == "FULL" else [m for m in manifests if m["partition"] not in imported]
+    )
+    republished = sorted(
+        m["partition"]
+        for m in manifests
+        if mode == "INCREMENTAL" and m["partition"] in imported and imported[m["partition"]] != m["run_key"]
+    )
+    counted = [f.get("rows") for m in chosen for f in m["files"]]
+    rows = None if any(r is None for r in counted) else sum(int(r) for r in counted if r is not None)
+    size = sum(int(f.get("bytes") or 0) for m in chosen for f in m["files"])
+    partitions = {m["partition"]: m["run_key"] for m in sorted(chosen, key=lambda m: m["partition"])}
+    skip = None
+    if mode == "INCREMENTAL":
+        if not chosen:
+            skip = "every partition of the window was imported already"
+        elif rows is not None and rows < min_rows:
+            skip = (
+                f"the {len(chosen)} new partition(s) hold {rows} interactions, fewer than the {min_rows} "
+                "Personalize requires per import job; they are imported by a later run"
+            )
+        elif size > max_incremental_bytes:
+            raise ValueError(
+                f"the {len(chosen)} new partition(s) {sorted(partitions)} hold {size} bytes, more than the "
+                f"{max_incremental_bytes} bytes Personalize takes per INCREMENTAL import job; run the train "
+                "DAG once with import_mode=FULL"
+            )
+    return ImportPlan(mode, partitions, republished, rows, size, skip)

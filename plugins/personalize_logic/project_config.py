@@ -603,7 +603,7 @@ class PipelineConfig(_Strict, kw_only=True):
         if "://" in bucket or "/" in bucket:
             raise _invalid(
                 "bucket",
-                f"{bucket!r} is not a bucket name: give the name alone, without s3:// or a path "
+                f"{bucket!r} is not a bucket name: give the name alone, without a URL scheme or a path "
                 "(put the path in pipeline.prefix)",
             )
         if not _templated(bucket) and not BUCKET_NAME.match(bucket):

@@ -72,11 +72,15 @@ def quality_gate(
     max_regression: float,
     asset_uri: str,
     min_value: float | None = None,
+    popularity_version_arn: str | None = None,
+    min_baseline_ratio: float | None = None,
     aws_conn_id: str = "aws_default",
     **context: Any,
 ) -> dict[str, Any]:
     """
-    Compare the new version's metrics with the last accepted version of the same solution.
+    Compare the new version's gate metric with the last accepted version of the same solution and,
+    when ``min_baseline_ratio`` is set, with the Popularity-Count version ``popularity_version_arn``
+    trained on the same data in this run (:func:`personalize_logic.quality_gate.evaluate_gate`).
 
     Accepted: record it (``<state>/accepted/<version>.json`` + ``latest.json``) and succeed; the
     task's outlet, the solution's Asset, gets an event whose extra names the version, and that
@@ -89,17 +93,30 @@ def quality_gate(
     from personalize_logic.quality_gate import evaluate_gate
 
     metrics = _solution_metrics(solution_version_arn, aws_conn_id)
+    popularity = (
+        _solution_metrics(popularity_version_arn, aws_conn_id)
+        if popularity_version_arn and min_baseline_ratio is not None
+        else None
+    )
     s3 = _s3(aws_conn_id)
     latest = read_json(s3, latest_accepted_uri(state_prefix))
     baseline = _baseline_metrics(latest, solution_version_arn)
     verdict = evaluate_gate(
-        metrics, metric=metric, max_regression=max_regression, previous=baseline, min_value=min_value
+        metrics,
+        metric=metric,
+        max_regression=max_regression,
+        previous=baseline,
+        min_value=min_value,
+        popularity_metrics=popularity,
+        min_baseline_ratio=min_baseline_ratio,
     )
     record = {
         "solution_version_arn": solution_version_arn,
         "metrics": metrics,
         "baseline_metrics": baseline,
         "baseline_version": latest.get("solution_version_arn") if latest else None,
+        "popularity_version_arn": popularity_version_arn if popularity is not None else None,
+        "popularity_metrics": popularity,
         "snapshot_uri": snapshot_uri,
         "verdict": verdict.as_dict(),
         "run_id": context.get("run_id"),
@@ -107,9 +124,9 @@ def quality_gate(
     vid = version_id(solution_version_arn)
     write_json(s3, verdict_uri(state_prefix, vid), record)
     if not verdict.accepted:
-        log.warning("Quality gate REJECTED %s: %s", solution_version_arn, verdict.reason)
+        log.warning("Quality gate REJECTED %s on %s: %s", solution_version_arn, metric, verdict.reason)
         raise AirflowSkipException(f"quality gate rejected {solution_version_arn}: {verdict.reason}")
-    log.info("Quality gate accepted %s: %s", solution_version_arn, verdict.reason)
+    log.info("Quality gate accepted %s on %s: %s", solution_version_arn, metric, verdict.reason)
     _record_acceptance(s3, state_prefix, vid, record)
     _emit_solution_version_event(context, asset_uri, record)
     return record

@@ -89,6 +89,9 @@ TIMESTAMP_FIELDS = ("TIMESTAMP", "CREATION_TIMESTAMP")
 MIN_EPOCH_SECONDS = 1
 MAX_EPOCH_SECONDS = 10_000_000_000  # 2286-11-20: a larger value looks like milliseconds
 MIN_INTERACTIONS_PER_IMPORT = 1000
+# "Maximum amount of bulk ... data per dataset import job with INCREMENTAL import mode: 1 GB" (the same
+# for interactions, users and items; FULL: 100 GB). Counted as 10^9 bytes, the smaller reading.
+MAX_INCREMENTAL_IMPORT_BYTES = 1_000_000_000
 MIN_RECORDS_PER_IMPORT = 1
 MIN_INTERACTIONS_FOR_TRAINING = 1000
 MIN_USERS_WITH_TWO_INTERACTIONS = 25
@@ -128,6 +131,9 @@ RULE_SOURCES: Mapping[str, Source] = {
         "no documented upper bound; values from 1e10 (year 2286) on are reported as milliseconds",
     ),
     "MIN_INTERACTIONS_PER_IMPORT": Source(QUOTAS_URL),
+    "MAX_INCREMENTAL_IMPORT_BYTES": Source(
+        QUOTAS_URL, "'1 GB' is not defined further; 10^9 bytes (the smaller reading) is used"
+    ),
     "MIN_RECORDS_PER_IMPORT": Source(
         QUOTAS_URL, "the quotas name no minimum for Users/Items imports; an import with no record fails"
     ),
