@@ -47,7 +47,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.transfers.redshift_to_s3 import RedshiftToS3Operator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import AirflowException, BaseHook
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseHook
 
 from personalize_logic import layout
 
@@ -640,9 +640,20 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
     :param snapshot_key: Snapshot folder name (default ``<end_date>-lb<N>-<run key>``). (templated)
     :param dataset: Dataset folder name.
     :param missing_partitions: ``"fail"`` (default) or ``"skip"`` dates without a manifest.
+    :param import_mode: The import the snapshot feeds: ``FULL`` imports the snapshot folder;
+        ``INCREMENTAL`` imports only the window's partitions not imported before (the project's record
+        ``<prefix>/state/imports/<dataset>.json``), copied into ``<dataset>-increment/``
+        (:func:`personalize_logic.partitions.import_plan`: nothing new, or fewer than AWS's 1000
+        interactions per import job, skips the import; more than AWS's 1 GB per INCREMENTAL job fails
+        here, before any AWS call). (templated)
+
+    Returns the snapshot (``snapshot_uri``, ...) and the import: ``import_uri``, ``import_mode``,
+    ``import_partitions``, ``import_rows``, ``import_bytes``, ``import_skip``.
     """
 
-    template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "snapshot_date", "snapshot_key")
+    template_fields: Sequence[str] = aws_template_fields(
+        "bucket", "prefix", "snapshot_date", "snapshot_key", "import_mode"
+    )
 
     def __init__(
         self,
@@ -654,6 +665,7 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
         snapshot_key: str | None = None,
         dataset: str = "interactions",
         missing_partitions: str = "fail",
+        import_mode: str = "FULL",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -664,6 +676,7 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
         self.snapshot_key = snapshot_key
         self.dataset = dataset
         self.missing_partitions = missing_partitions
+        self.import_mode = import_mode
 
     def execute(self, context: Context) -> dict[str, Any]:
         from personalize_logic.partitions import lookback_dates, parse_manifest, snapshot_copy_plan
@@ -715,13 +728,75 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
             replace=True,
         )
         self.log.info("Snapshot %s: %d partitions, %d files, %d rows", dest, len(manifests), len(plan), rows)
+        snapshot_uri = layout.s3_uri(self.bucket, dest)
         return {
-            "snapshot_uri": layout.s3_uri(self.bucket, dest),
+            "snapshot_uri": snapshot_uri,
             "snapshot_key": snap,
             "partitions": len(manifests),
             "missing": missing,
             "files": len(plan),
             "rows": rows,
+            **self._import(manifests, snap, snapshot_uri),
+        }
+
+    def _import(self, manifests: list[dict[str, Any]], snap: str, snapshot_uri: str) -> dict[str, Any]:
+        """Plan the import this snapshot feeds; for INCREMENTAL, copy the new partitions apart."""
+        from personalize_logic.facts import personalize_data_rules as rules
+        from personalize_logic.partitions import import_plan
+
+        state_key = layout.imported_partitions_key(self.prefix, self.dataset)
+        imported: dict[str, str] = {}
+        if self.import_mode == "INCREMENTAL" and self.hook.check_for_key(state_key, bucket_name=self.bucket):
+            imported = dict(json.loads(self.hook.read_key(state_key, bucket_name=self.bucket)).get("partitions", {}))
+        try:
+            plan = import_plan(
+                manifests,
+                self.import_mode,
+                imported,
+                min_rows=rules.MIN_INTERACTIONS_PER_IMPORT,
+                max_incremental_bytes=rules.MAX_INCREMENTAL_IMPORT_BYTES,
+            )
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
+        if plan.republished:
+            self.log.warning(
+                "Partitions %s were exported again after their import; INCREMENTAL does not import them twice, "
+                "the next FULL import takes their new content",
+                plan.republished,
+            )
+        import_uri = snapshot_uri
+        if plan.mode == "INCREMENTAL":
+            increment = layout.snapshot_increment_prefix(self.prefix, snap, self.dataset)
+            copies = [
+                (f["key"], layout.snapshot_increment_file_key(self.prefix, snap, self.dataset, m["partition"], f["key"]))
+                for m in sorted(manifests, key=lambda m: m["partition"])
+                if m["partition"] in plan.partitions and not plan.skip
+                for f in m["files"]
+            ]
+            wanted = {d for _, d in copies}
+            stale = [
+                k for k in self.hook.list_keys(bucket_name=self.bucket, prefix=increment) or [] if k not in wanted
+            ]
+            if stale:
+                self.hook.delete_objects(bucket=self.bucket, keys=stale)
+            for src, dst in copies:
+                self.hook.copy_object(src, dst, source_bucket_name=self.bucket, dest_bucket_name=self.bucket)
+            import_uri = layout.s3_uri(self.bucket, increment)
+            self.log.info(
+                "INCREMENTAL import: %d new partition(s) %s, %s rows, %d bytes%s",
+                len(plan.partitions),
+                sorted(plan.partitions),
+                plan.rows,
+                plan.bytes,
+                f"; not imported this run: {plan.skip}" if plan.skip else "",
+            )
+        return {
+            "import_uri": import_uri,
+            "import_mode": plan.mode,
+            "import_partitions": plan.partitions,
+            "import_rows": plan.rows,
+            "import_bytes": plan.bytes,
+            "import_skip": plan.skip,
         }
 
 

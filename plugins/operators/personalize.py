@@ -974,6 +974,10 @@ class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
     :param solution_arn: The solution to train. (templated)
     :param training_mode: ``FULL`` or ``UPDATE`` (User-Personalization only, after a FULL version).
         (templated)
+    :param recipe_arn: The solution's recipe. When given, a ``training_mode`` the recipe does not take
+        (:mod:`personalize_logic.facts.recipes`) fails the task before any AWS call, naming the recipe;
+        the generated DAGs always give it, because ``training_mode`` is rendered from the run's Param.
+        (templated)
 
     The version's ``name`` is the job name (see :class:`PersonalizeJobOperator`). Finding it on a
     retry describes the newest versions of the solution (list summaries carry no name).
@@ -989,7 +993,7 @@ class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
     operator_extra_links = (PersonalizeSolutionVersionLink(),)
     default_job_name_prefix = "train"
     template_fields: Sequence[str] = aws_template_fields(
-        "solution_arn", "training_mode", "job_name", "job_name_prefix", "tags", "create_kwargs"
+        "solution_arn", "training_mode", "recipe_arn", "job_name", "job_name_prefix", "tags", "create_kwargs"
     )
 
     def __init__(
@@ -997,17 +1001,28 @@ class PersonalizeCreateSolutionVersionOperator(PersonalizeJobOperator):
         *,
         solution_arn: str,
         training_mode: str = "FULL",
+        recipe_arn: str | None = None,
         waiter_max_attempts: int = 1440,
         **kwargs: Any,
     ) -> None:
         super().__init__(waiter_max_attempts=waiter_max_attempts, **kwargs)
         self.solution_arn = solution_arn
         self.training_mode = training_mode
+        self.recipe_arn = recipe_arn
 
     def parent_arn(self) -> str:
         return self.solution_arn
 
     def build_request(self, name: str) -> dict[str, Any]:
+        if self.recipe_arn:
+            from personalize_logic.facts.recipes import UnknownRecipeError, training_mode_error
+
+            try:
+                problem = training_mode_error(self.recipe_arn, self.training_mode)
+            except UnknownRecipeError as exc:
+                raise AirflowFailException(str(exc)) from None
+            if problem:
+                raise AirflowFailException(f"{self.solution_arn}: {problem}")
         request: dict[str, Any] = {
             "name": name,
             "solutionArn": self.solution_arn,

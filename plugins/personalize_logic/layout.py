@@ -263,6 +263,10 @@ class BucketLayout:
     def snapshots_uri(self) -> str:
         return self.uri("snapshots")
 
+    def imported_partitions_uri(self, dataset: str = "interactions") -> str:
+        """The record of the partitions the dataset holds in bulk (see :func:`imported_partitions_key`)."""
+        return s3_uri(self.bucket, imported_partitions_key(self.prefix, dataset))
+
     def dataset_source_uri(self, kind: str) -> str:
         """Folder of the CSVs to import into the ``items`` / ``users`` dataset, dropped by you."""
         return folder(self.uri("datasets", kind))

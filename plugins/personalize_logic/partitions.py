@@ -237,10 +237,15 @@ def import_plan(
       imported partitions, partition → run key). With none, or with fewer rows than AWS's minimum
       per import job (``min_rows``), nothing is imported this run (``skip`` says why) and the
       partitions wait for the next run. More bytes than AWS's INCREMENTAL limit per job is an error
-      (``ValueError``) naming the partitions: run that once with FULL.
+      (``ValueError``) naming the partitions: run that once with FULL. With no record yet (the project
+      never imported), the import is FULL: AWS takes INCREMENTAL only after a bulk import.
     """
     if mode not in ("FULL", "INCREMENTAL"):
         raise ValueError(f"import mode must be FULL or INCREMENTAL, got {mode!r}")
+    if mode == "INCREMENTAL" and not imported:
+        # "If you haven't imported bulk records into the dataset previously, you can only specify FULL"
+        # (CreateDatasetImportJob.importMode): the project never imported, so the first import is FULL.
+        mode = "FULL"
     chosen = (
         list(manifests) if mode == "FULL" else [m for m in manifests if m["partition"] not in imported]
     )

@@ -35,6 +35,7 @@ from airflow.sdk.definitions.xcom_arg import XComArg
 from personalize_logic import layout
 from personalize_logic.naming import sanitize
 from personalize_logic.project_config import (
+    MAX_BATCH_INFERENCE_RESULTS,
     PipelineConfig,
     ProjectConfig,
     SolutionConfig,
@@ -52,6 +53,9 @@ INTERVAL_DS = "{{ data_interval_start | ds }}"
 NEXT_DAY_DS = "{{ macros.ds_add(data_interval_start | ds, 1) }}"
 # op.output["k"] would be the XCom *key* "k" in Airflow 3: read the dict's field in a template.
 SNAPSHOT_URI = "{{ ti.xcom_pull(task_ids='training_snapshot')['snapshot_uri'] }}"
+# What the interactions import reads, and how: the snapshot folder (FULL) or its increment (INCREMENTAL).
+IMPORT_URI = "{{ ti.xcom_pull(task_ids='training_snapshot')['import_uri'] }}"
+IMPORT_MODE = "{{ ti.xcom_pull(task_ids='training_snapshot')['import_mode'] }}"
 
 
 def bucket_layout(pipeline: PipelineConfig) -> layout.BucketLayout:
@@ -242,11 +246,25 @@ def _solution_create_kwargs(solution: SolutionConfig) -> dict[str, Any]:
 
 
 def _train_params(cfg: ProjectConfig) -> dict[str, Param]:
-    default_mode = cfg.datasets.serviceConfig.importMode if cfg.datasets.serviceConfig else "FULL"
+    default_mode = cfg.datasets.import_settings.importMode
+    segmenting = bool(cfg.solutions_with("batchSegmentJobs"))
+    # Batch segment jobs consider only bulk data imported with FULL (config validation says why).
+    import_modes = ["FULL"] if segmenting else ["FULL", "INCREMENTAL"]
+    updatable = [s.name for s in cfg.solutions if s.recipe.accepts_training_mode("UPDATE")]
     return {
-        "import_mode": Param(default_mode, enum=["FULL", "INCREMENTAL"], description="dataset import mode"),
+        "import_mode": Param(
+            default_mode,
+            enum=import_modes,
+            description="FULL: replace the dataset's bulk data with the look-back window; INCREMENTAL: add "
+            "the window's partitions not imported before"
+            + ("" if not segmenting else " (not offered: this project runs batch segment jobs, which use "
+               "FULL imports only)"),
+        ),
         "training_mode": Param(
-            "CONFIG", enum=["CONFIG", "FULL", "UPDATE"], description="CONFIG: as in the config file"
+            "CONFIG",
+            enum=["CONFIG", "FULL", "UPDATE"] if updatable else ["CONFIG", "FULL"],
+            description="CONFIG: as in the config file; UPDATE is for User-Personalization solutions "
+            f"({', '.join(updatable) or 'none here'}), any other solution's version fails before training",
         ),
         "snapshot_date": Param(
             "",
@@ -279,9 +297,10 @@ def build_train_dag(cfg: ProjectConfig, config_path: Path) -> DAG:
         datasets = _schemas_and_datasets(cfg, dataset_group)
         imports = [_interactions_import(cfg, datasets["Interactions"]), *_optional_imports(cfg, datasets)]
         filters = _filters(cfg, dataset_group, imports)
+        baseline = _popularity_baseline(cfg, dataset_group, imports) if cfg.baseline_needed() else None
         for solution in cfg.solutions:
             _train_and_gate(
-                cfg, solution, dataset_group, imports, filters, found[f"solution:{solution.name}"]
+                cfg, solution, dataset_group, imports, filters, found[f"solution:{solution.name}"], baseline
             )
     return dag
 
@@ -326,6 +345,7 @@ def _interactions_import(cfg: ProjectConfig, dataset: Any) -> Any:
     """Training snapshot of the look-back window → validation → the interactions import job."""
     from operators.interactions_export import BuildTrainingSnapshotOperator, ValidateInteractionsOperator
     from operators.personalize import PersonalizeCreateDatasetImportJobOperator
+    from personalize_pipeline import tasks
 
     pipeline = cfg.pipeline
     snapshot = BuildTrainingSnapshotOperator(
@@ -336,23 +356,30 @@ def _interactions_import(cfg: ProjectConfig, dataset: Any) -> Any:
             "{{ params.snapshot_date or (dag_run.run_after - macros.timedelta(days=1)).strftime('%Y-%m-%d') }}"
         ),
         lookback_days=pipeline.export.lookbackDays,
+        import_mode="{{ params.import_mode }}",
     )
     validate = ValidateInteractionsOperator(
         task_id="validate_interactions",
         s3_uri=SNAPSHOT_URI,
         schema=cfg.datasets.interactions.schema_.serviceConfig.schema_,
     )
+    needed = tasks.import_needed(snapshot.output)
     import_interactions = PersonalizeCreateDatasetImportJobOperator(
         task_id="import_interactions",
         job_name_prefix="import-interactions",
         dataset_arn=dataset.output,
-        data_location=SNAPSHOT_URI,
+        data_location=IMPORT_URI,
         role_arn=pipeline.roleArn,
-        import_mode="{{ params.import_mode }}",
+        import_mode=IMPORT_MODE,
         publish_attribution_metrics_to_s3=cfg.datasets.import_settings.publishAttributionMetricsToS3,
         tags=tag_list(cfg.datasets.import_settings.tags),
     )
-    chain(dataset, snapshot, validate, import_interactions)
+    record = tasks.record_import(
+        snapshot.output,
+        state_uri=bucket_layout(pipeline).imported_partitions_uri(),
+        aws_conn_id=pipeline.awsConnId,
+    )
+    chain(dataset, snapshot, validate, needed, import_interactions, record)
     return import_interactions
 
 
@@ -407,6 +434,38 @@ def _filters(cfg: ProjectConfig, dataset_group: Any, imports: list[Any]) -> list
     return filters
 
 
+def _popularity_baseline(cfg: ProjectConfig, dataset_group: Any, imports: list[Any]) -> Any:
+    """
+    The Popularity-Count version the gates compare with (AWS's recommended baseline): a solution
+    created if missing, and a FULL version trained in every run on the data the run imported.
+    """
+    from operators.personalize import (
+        PersonalizeCreateSolutionOperator,
+        PersonalizeCreateSolutionVersionOperator,
+    )
+    from personalize_logic.facts import recipes
+
+    name = cfg.baseline_solution_name()
+    create_solution = PersonalizeCreateSolutionOperator(
+        task_id="solution_popularity_baseline",
+        name=name,
+        dataset_group_arn=dataset_group.output,
+        recipe_arn=recipes.RECIPES[recipes.BASELINE_RECIPE].arn,
+        perform_auto_training=False,
+        create_kwargs={"tags": tag_list(cfg.tags)} if cfg.tags else None,
+        trigger_rule="none_failed",
+    )
+    version = PersonalizeCreateSolutionVersionOperator(
+        task_id="solution_version_popularity_baseline",
+        job_name_prefix="train-popularity-baseline",
+        solution_arn=create_solution.output,
+        recipe_arn=recipes.RECIPES[recipes.BASELINE_RECIPE].arn,
+        training_mode="FULL",
+    )
+    chain(imports, create_solution, version)
+    return version
+
+
 def _train_and_gate(
     cfg: ProjectConfig,
     solution: SolutionConfig,
@@ -414,6 +473,7 @@ def _train_and_gate(
     imports: list[Any],
     filters: list[Any],
     solution_asset: Asset,
+    baseline: Any | None,
 ) -> None:
     """Solution → solution version → quality gate, after every import and filter."""
     from operators.personalize import (
@@ -423,7 +483,7 @@ def _train_and_gate(
     from personalize_pipeline import tasks
 
     pipeline = cfg.pipeline
-    gate = pipeline.training.qualityGate
+    gate = pipeline.training.qualityGate.gate_for(solution)
     sid = _task_suffix(solution.name)
     version_cfg = solution.serviceConfig.solutionVersion
     configured_mode = version_cfg.trainingMode if version_cfg else "FULL"
@@ -440,11 +500,13 @@ def _train_and_gate(
         task_id=f"solution_version_{sid}",
         job_name_prefix=f"train-{solution.name}"[:30],
         solution_arn=create_solution.output,
+        recipe_arn=solution.serviceConfig.recipeArn,
         training_mode=(
             "{{ '" + configured_mode + "' if params.training_mode == 'CONFIG' else params.training_mode }}"
         ),
         tags=tag_list(version_cfg.tags) if version_cfg else None,
     )
+    use_baseline = baseline is not None and gate.min_baseline_ratio is not None
     # Accepted: the gate succeeds and its outlet, the solution's Asset, starts the batch DAG.
     # Rejected: the gate ends skipped with the reason, and no Asset event is emitted.
     verdict = tasks.quality_gate.override(task_id=f"quality_gate_{sid}", outlets=[solution_asset])(
@@ -452,12 +514,20 @@ def _train_and_gate(
         state_prefix=bucket_layout(pipeline).solution_state_uri(solution.name),
         snapshot_uri=SNAPSHOT_URI,
         metric=gate.metric,
-        max_regression=gate.maxRegression,
+        max_regression=gate.max_regression,
         asset_uri=solution_asset.uri,
-        min_value=gate.minValue,
+        min_value=gate.min_value,
+        popularity_version_arn=(
+            "{{ ti.xcom_pull(task_ids='" + baseline.task_id + "')['solution_version_arn'] }}"
+            if use_baseline
+            else None
+        ),
+        min_baseline_ratio=gate.min_baseline_ratio if use_baseline else None,
         aws_conn_id=pipeline.awsConnId,
     )
     chain(imports, create_solution, version, verdict)
+    if use_baseline:
+        baseline >> verdict
     for each in filters:
         each >> create_solution
 
@@ -469,7 +539,7 @@ def _batch_params(cfg: ProjectConfig) -> dict[str, Param]:
             cfg.pipeline.batchInference.numResults,
             type="integer",
             minimum=1,
-            maximum=500,
+            maximum=MAX_BATCH_INFERENCE_RESULTS,
             description="recommendations per user (batch inference)",
         ),
         "segment_queries": Param(
@@ -499,8 +569,9 @@ def build_batch_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         max_active_runs=1,
         params=_batch_params(cfg),
     ) as dag:
+        exclusion = _exclusion_filter(cfg) if inference else None
         for solution in inference:
-            _batch_inference_jobs(cfg, solution, found)
+            _batch_inference_jobs(cfg, solution, found, exclusion)
         for solution in segmentation:
             _batch_segment_jobs(cfg, solution, found)
     return dag
@@ -522,7 +593,30 @@ def _job_suffix(solution: SolutionConfig, index: int, jobs: list[Any]) -> str:
     return f"{sid}_{index}" if len(jobs) > 1 else sid
 
 
-def _batch_inference_jobs(cfg: ProjectConfig, solution: SolutionConfig, found: dict[str, Asset]) -> None:
+def _exclusion_filter(cfg: ProjectConfig) -> Any | None:
+    """
+    ``pipeline.batchInference.excludeInteracted``: the filter that keeps items a user interacted with
+    out of their recommendations, created if missing (a rerun reuses it; another definition under its
+    name fails, naming the field). Its dataset group is looked up by name, created if missing too.
+    """
+    expression = cfg.exclusion_filter_expression()
+    if expression is None:
+        return None
+    from operators.personalize import PersonalizeCreateFilterOperator
+
+    group = _dataset_group(cfg)
+    return PersonalizeCreateFilterOperator(
+        task_id="filter_exclude_interacted",
+        name=cfg.exclusion_filter_name(),
+        dataset_group_arn=group.output,
+        filter_expression=expression,
+        create_kwargs={"tags": tag_list(cfg.tags)} if cfg.tags else None,
+    )
+
+
+def _batch_inference_jobs(
+    cfg: ProjectConfig, solution: SolutionConfig, found: dict[str, Asset], exclusion: Any | None
+) -> None:
     """Per batch inference job: input of every snapshot user → the job → the recommendations Asset."""
     from operators.personalize import PersonalizeCreateBatchInferenceJobOperator
     from personalize_pipeline import tasks
@@ -547,6 +641,7 @@ def _batch_inference_jobs(cfg: ProjectConfig, solution: SolutionConfig, found: d
             job_output=where.batch_inference_output_uri(solution.name),
             role_arn=pipeline.roleArn,
             default_num_results="{{ params.num_results }}",
+            default_filter=exclusion,
         )
         _publish_batch_output(job, f"publish_recommendations_{suffix}", "recommendations", found)
 
@@ -587,20 +682,28 @@ def _batch_job(
     *,
     job_name_prefix: str,
     default_num_results: str | None = None,
+    default_filter: Any | None = None,
     **kwargs: Any,
 ) -> Any:
-    """A batch job task: the config's ``numResults`` and ``filterArn`` as parameters, the rest passed as given."""
+    """
+    A batch job task: the config's ``numResults`` and ``filterArn`` as parameters, the rest passed as
+    given. A job without a ``filterArn`` of its own takes ``default_filter``'s (the exclusion filter).
+    """
     service = dict(job_cfg.serviceConfig)
     num_results = service.pop("numResults", None)
     if default_num_results is not None:
         num_results = num_results or default_num_results
-    return operator(
+    filter_arn = service.pop("filterArn", None)
+    job = operator(
         job_name_prefix=job_name_prefix[:28],
         num_results=num_results,
-        filter_arn=service.pop("filterArn", None),
+        filter_arn=filter_arn or (default_filter.output if default_filter is not None else None),
         create_kwargs=service,
         **kwargs,
     )
+    if default_filter is not None and not filter_arn:
+        default_filter >> job
+    return job
 
 
 def _publish_batch_output(job: Any, task_id: str, kind: str, found: dict[str, Asset]) -> None:

@@ -63,6 +63,39 @@ def has_s3_data(location: str, aws_conn_id: str = "aws_default") -> bool:
     return bool(keys)
 
 
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def import_needed(snapshot: dict[str, Any]) -> bool:
+    """Skip the interactions import when the snapshot's import plan says so (INCREMENTAL, nothing due)."""
+    skip = snapshot.get("import_skip")
+    if skip:
+        log.info("The interactions import is skipped this run: %s", skip)
+    return not skip
+
+
+@task
+def record_import(snapshot: dict[str, Any], state_uri: str, aws_conn_id: str = "aws_default") -> dict[str, Any]:
+    """
+    After a successful import, record which partitions the dataset now holds in bulk: FULL replaced
+    them all with the window's, INCREMENTAL added its partitions to those before. A retry rewrites
+    the same record.
+    """
+    s3 = _s3(aws_conn_id)
+    imported: dict[str, str] = {}
+    if snapshot["import_mode"] == "INCREMENTAL":
+        imported = dict((read_json(s3, state_uri) or {}).get("partitions", {}))
+    imported.update(snapshot["import_partitions"])
+    record = {
+        "partitions": dict(sorted(imported.items())),
+        "last_import": {
+            "mode": snapshot["import_mode"],
+            "uri": snapshot["import_uri"],
+            "partitions": sorted(snapshot["import_partitions"]),
+        },
+    }
+    write_json(s3, state_uri, record)
+    return record
+
+
 @task
 def quality_gate(
     solution_version_arn: str,
