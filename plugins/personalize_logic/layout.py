@@ -391,7 +391,7 @@ def documented_patterns() -> dict[str, str]:
         "snapshot increment folder": snapshot_increment_file_key(
             "<prefix>", "<snapshot key>", "<dataset>", ds, part_name(0)
         ),
-        "imported partitions": imported_partitions_key("<prefix>", "<dataset>"),
+        "imported partitions": where.imported_partitions_uri("<dataset>"),
         "items / users to import": where.dataset_source_uri("<kind>"),
         "quality gate: verdict": verdict_uri(where.solution_state_uri("<solution>"), "<version id>"),
         "quality gate: accepted": accepted_version_uri(

@@ -286,3 +286,50 @@ def test_redshift_unload_targets_run_folder(s3, monkeypatch):
                                            expected_header=header.decode().strip().split(",")).execute(ctx())  # fmt: skip
     assert out["rows"] == 3
     assert out["files"] == 2
+
+
+def test_incremental_snapshot_imports_only_partitions_not_imported_before(s3):
+    """INCREMENTAL: the window's partitions missing from the import record, copied apart (issue 12)."""
+    import json
+
+    from operators.interactions_export import BuildTrainingSnapshotOperator
+
+    for day in range(1, 31):
+        ds = f"2024-01-{day:02d}"
+        mparticle_op(ds).execute(ctx(f"backfill__{ds}"))
+
+    def snapshot(run: str) -> dict:
+        return BuildTrainingSnapshotOperator(
+            task_id="snap", bucket=BUCKET, prefix="export", snapshot_date="2024-01-30", lookback_days=30,
+            import_mode="INCREMENTAL",
+        ).execute(ctx(run))  # fmt: skip
+
+    first = snapshot("i0")  # nothing imported yet: AWS takes INCREMENTAL only after a bulk import
+    assert first["import_mode"] == "FULL"
+    assert first["import_uri"] == first["snapshot_uri"]
+    assert len(first["import_partitions"]) == 30
+
+    def record(days: range) -> None:
+        pointers = {}
+        for day in days:
+            ds = f"2024-01-{day:02d}"
+            manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"export/interactions/dt={ds}/_manifest.json")["Body"].read())
+            pointers[ds] = manifest["run_key"]
+        s3.put_object(Bucket=BUCKET, Key="export/state/imports/interactions.json", Body=json.dumps({"partitions": pointers}))
+
+    record(range(1, 11))
+    second = snapshot("i1")
+    assert second["import_mode"] == "INCREMENTAL"
+    assert sorted(second["import_partitions"]) == [f"2024-01-{d:02d}" for d in range(11, 31)]
+    assert second["import_rows"] == 1000
+    assert second["import_skip"] is None
+    assert second["import_uri"] == f"s3://{BUCKET}/export/snapshots/2024-01-30-lb30-i1.try1/interactions-increment/"
+    increment = keys(s3, "export/snapshots/2024-01-30-lb30-i1.try1/interactions-increment/")
+    assert len(increment) == 20 and all(k.rsplit("/", 1)[-1] >= "2024-01-11" for k in increment)
+    # the full window is still there for validation and the batch users
+    assert len(keys(s3, "export/snapshots/2024-01-30-lb30-i1.try1/interactions/")) == 30
+
+    record(range(1, 26))
+    third = snapshot("i2")  # 5 new partitions, 250 rows: under AWS's 1000 per import job
+    assert third["import_skip"] is not None and "fewer than the 1000" in third["import_skip"]
+    assert keys(s3, "export/snapshots/2024-01-30-lb30-i2.try1/interactions-increment/") == []

@@ -913,3 +913,35 @@ def test_rerun_with_changed_inputs_does_not_reuse_the_old_job(mock_conn, kind, c
     with pytest.raises(AirflowFailException, match=rf"different {field}.*start a new DAG run"):
         rerun.execute(context_for(rerun))
     assert len(fake.created) == 1
+
+
+@pytest.mark.parametrize(
+    ("recipe", "mode", "allowed"),
+    [
+        ("aws-user-personalization", "UPDATE", True),
+        ("aws-user-personalization-v2", "UPDATE", False),
+        ("aws-item-attribute-affinity", "UPDATE", False),
+        ("aws-item-attribute-affinity", "FULL", True),
+    ],
+)
+def test_solution_version_training_mode_is_checked_against_the_recipe_before_any_call(
+    stubbed, recipe, mode, allowed
+):
+    """The Param ``training_mode`` is rendered at run time: a mode the recipe refuses fails here."""
+    task = job_operator(
+        "solution_version",
+        wait_for_completion=False,
+        training_mode=mode,
+        recipe_arn=f"arn:aws:personalize:::recipe/{recipe}",
+    )
+    if allowed:
+        stubbed.add_response("list_solution_versions", {"solutionVersions": []}, {"solutionArn": SOLUTION_ARN})
+        stubbed.add_response(
+            "create_solution_version",
+            {"solutionVersionArn": JOB_ARN},
+            {"name": expected_name(task), "solutionArn": SOLUTION_ARN, "trainingMode": mode},
+        )
+        assert task.execute(context_for(task))["solution_version_arn"] == JOB_ARN
+    else:
+        with pytest.raises(AirflowFailException, match=f"recipe {recipe}: it trains with FULL only"):
+            task.execute(context_for(task))  # the Stubber has no response queued: no call was made

@@ -78,10 +78,29 @@ def test_assets_link_the_stages(dags: dict) -> None:
 
 def test_train_order_and_gate(dags: dict) -> None:
     train = dags["bingewatch_train"]
-    assert train.get_task("training_snapshot").downstream_task_ids == {"validate_interactions"}
-    assert train.get_task("validate_interactions").downstream_task_ids == {"import_interactions"}
+    assert train.get_task("training_snapshot").downstream_task_ids == {
+        "validate_interactions",
+        "import_needed",
+        "record_import",
+    }
+    assert train.get_task("validate_interactions").downstream_task_ids == {"import_needed"}
+    assert train.get_task("import_needed").downstream_task_ids == {"import_interactions"}
+    assert "record_import" in train.get_task("import_interactions").downstream_task_ids
     gate = train.get_task("quality_gate_bw_user_personalization")
-    assert gate.upstream_task_ids == {"solution_version_bw_user_personalization"}
+    # the shipped gate compares NDCG@10 with a Popularity-Count version trained in the same run
+    assert gate.upstream_task_ids == {
+        "solution_version_bw_user_personalization",
+        "solution_version_popularity_baseline",
+    }
+    segments_gate = train.get_task("quality_gate_bw_aws_item_attribute_affinity")
+    assert segments_gate.upstream_task_ids == {"solution_version_bw_aws_item_attribute_affinity"}
+    assert segments_gate.op_kwargs["metric"] == "hit"
+    assert segments_gate.op_kwargs["min_baseline_ratio"] is None
+    assert gate.op_kwargs["metric"] == "normalized_discounted_cumulative_gain_at_10"
+    assert gate.op_kwargs["min_baseline_ratio"] == 1.0
+    baseline = train.get_task("solution_popularity_baseline")
+    assert baseline.recipe_arn == "arn:aws:personalize:::recipe/aws-popularity-count"
+    assert train.get_task("solution_version_popularity_baseline").training_mode == "FULL"
     # the gate is the solution's last task: its outlet (the solution's Asset) starts the batch DAG
     assert gate.downstream_task_ids == set()
     assert [a.uri for a in gate.outlets] == [
