@@ -113,3 +113,55 @@ def test_a_rejected_version_ends_skipped_with_the_reason_and_emits_no_asset_even
     assert len(events) == 0  # the gate touched no outlet event
     assert '"arn:sv/v1"' in s3.objects[("b", "p/state/mine/accepted/latest.json")]
     assert '"accepted": false' in s3.objects[("b", "p/state/mine/verdicts/v2.json")]
+
+
+def test_the_gate_reads_the_popularity_count_baseline_and_records_the_ratio(gate_env) -> None:  # type: ignore[no-untyped-def]
+    from personalize_pipeline.tasks import quality_gate
+
+    s3, metrics = gate_env
+    metrics["arn:sv/v1"] = {"ndcg": 0.15}
+    metrics["arn:popularity/v1"] = {"ndcg": 0.20}
+    with pytest.raises(AirflowSkipException, match=r"0.75x the Popularity-Count baseline"):
+        quality_gate.function(
+            solution_version_arn="arn:sv/v1",
+            state_prefix="s3://b/p/state/mine",
+            snapshot_uri="s3://b/p/snap/",
+            metric="ndcg",
+            max_regression=0.10,
+            asset_uri=MINE,
+            popularity_version_arn="arn:popularity/v1",
+            min_baseline_ratio=1.0,
+            outlet_events=_OutletEvents(),
+            run_id="r1",
+        )
+    import json
+
+    verdict = json.loads(s3.objects[("b", "p/state/mine/verdicts/v1.json")])
+    assert verdict["popularity_version_arn"] == "arn:popularity/v1"
+    assert verdict["verdict"]["baseline_ratio"] == pytest.approx(0.75)
+    assert verdict["verdict"]["metric"] == "ndcg"
+
+
+def test_import_record_full_replaces_incremental_adds(gate_env) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from personalize_pipeline.tasks import import_needed, record_import
+
+    s3, _ = gate_env
+    state = "s3://b/p/state/imports/interactions.json"
+    full = {"import_mode": "FULL", "import_uri": "s3://b/snap/", "import_partitions": {"2024-01-01": "r1"}}
+    record_import.function(full, state_uri=state)
+    increment = {
+        "import_mode": "INCREMENTAL",
+        "import_uri": "s3://b/snap-inc/",
+        "import_partitions": {"2024-01-02": "r2"},
+    }
+    record_import.function(increment, state_uri=state)
+    assert json.loads(s3.objects[("b", "p/state/imports/interactions.json")])["partitions"] == {
+        "2024-01-01": "r1",
+        "2024-01-02": "r2",
+    }
+    record_import.function({**full, "import_partitions": {"2024-01-03": "r3"}}, state_uri=state)
+    assert json.loads(s3.objects[("b", "p/state/imports/interactions.json")])["partitions"] == {"2024-01-03": "r3"}
+    assert import_needed.function({"import_skip": None}) is True
+    assert import_needed.function({"import_skip": "nothing new"}) is False
