@@ -10,6 +10,15 @@ held-out items of one user. Positions are 1-based.
   ``IDCG = Σ_{p=1}^{min(k, |relevant|)} 1 / log(1 + p)`` (the weight ``1/log(1+position)`` of the
   Personalize docs; the log base cancels out)
 * ``coverage = |union of recommended lists| / catalog size``
+
+USER_SEGMENTATION recipes report ``hit`` and ``recall`` instead ("hit (hit at K)": "the average number
+of users in the predicted top relevant K results that match the actual users", "recall (recall at
+K)": "the average percentage of predicted users in the predicted top relevant K results that match the
+actual users"; "Actual users are the users who actually interacted with the items in the test set. K
+is the top 1% of the most relevant users", Personalize developer guide, "Evaluating a solution version
+with metrics"). :func:`segmentation_metrics` averages over the test items: ``hit = |top K ∩ actual|``
+and **assumption** (the wording reads both ways) ``recall = |top K ∩ actual| / |actual|``, with
+``K = ceil(1 % of all users)``.
 """
 
 from __future__ import annotations
@@ -90,3 +99,36 @@ def solution_metrics(
     for key, total in sums.items():
         out[key] = total / n if n else 0.0
     return {key: round(value, 4) for key, value in out.items()}
+
+
+def segmentation_k(n_users: int) -> int:
+    """K of the segmentation metrics: the top 1 % of the users, at least one."""
+    return max(1, math.ceil(n_users * 0.01))
+
+
+def segmentation_metrics(
+    ranked_users: Sequence[Sequence[Any]], actual_users: Sequence[Collection[Any]], k: int
+) -> dict[str, float]:
+    """``hit`` and ``recall`` at ``k`` averaged over test items, rounded to 4 decimals.
+
+    :param ranked_users: per test item, the users ranked by predicted affinity (best first).
+    :param actual_users: per test item, the users who interacted with it in the test set.
+    """
+    if len(ranked_users) != len(actual_users):
+        raise ValueError("ranked_users and actual_users must have the same length")
+    if k <= 0:
+        raise ValueError("k must be positive")
+    hits: list[float] = []
+    recalls: list[float] = []
+    for ranked, actual in zip(ranked_users, actual_users, strict=True):
+        truth = set(actual)
+        if not truth:
+            continue
+        matched = sum(1 for user in ranked[:k] if user in truth)
+        hits.append(float(matched))
+        recalls.append(matched / len(truth))
+    n = len(hits)
+    return {
+        "hit": round(sum(hits) / n, 4) if n else 0.0,
+        "recall": round(sum(recalls) / n, 4) if n else 0.0,
+    }

@@ -46,43 +46,30 @@ from emulators.personalize import batch as batch_jobs
 from emulators.personalize import data_rules
 from emulators.personalize.jobs import JobScheduler
 from emulators.personalize.store import Store
+from personalize_logic.facts import personalize as status_facts
 from personalize_logic.facts import personalize_data_rules as rules
+from personalize_logic.facts import recipes as recipe_facts
 
 log = logging.getLogger(__name__)
 
-# recipe name → (recommender family, Personalize recipeType)
-RECIPES: dict[str, tuple[str, str]] = {
-    "aws-user-personalization": ("USER_PERSONALIZATION", "USER_PERSONALIZATION"),
-    "aws-user-personalization-v2": ("USER_PERSONALIZATION", "USER_PERSONALIZATION"),
-    "aws-popularity-count": ("POPULAR_ITEMS", "USER_PERSONALIZATION"),
-    "aws-sims": ("RELATED_ITEMS", "RELATED_ITEMS"),
-    "aws-similar-items": ("RELATED_ITEMS", "RELATED_ITEMS"),
-    "aws-personalized-ranking": ("PERSONALIZED_RANKING", "PERSONALIZED_RANKING"),
-    "aws-personalized-ranking-v2": ("PERSONALIZED_RANKING", "PERSONALIZED_RANKING"),
-    "aws-item-affinity": ("ITEM_AFFINITY", "USER_SEGMENTATION"),
-    "aws-item-attribute-affinity": ("ITEM_ATTRIBUTE_AFFINITY", "USER_SEGMENTATION"),
-}
-RECIPE_PREFIX = "arn:aws:personalize:::recipe/"
 RECIPES_CREATED = 1_546_300_800.0  # 2019-01-01, a fixed creation time for the built-in recipes
-UPDATE_RECIPES = ("aws-user-personalization", "aws-user-personalization-v2")
-BATCH_INFERENCE_MAX_RESULTS = 500
-BATCH_SEGMENT_MAX_RESULTS = 5_000_000
+BATCH_INFERENCE_MAX_RESULTS = recipe_facts.MAX_BATCH_INFERENCE_RESULTS
+BATCH_SEGMENT_MAX_RESULTS = recipe_facts.MAX_BATCH_SEGMENT_RESULTS
 DEFAULT_NUM_RESULTS = 25
 MODEL_CACHE_SIZE = 4
 
-# kind → (status while pending, status while working)
-_PENDING = {
-    "dataset-group": ("CREATE PENDING", "CREATE IN_PROGRESS"),
-    "dataset": ("CREATE PENDING", "CREATE IN_PROGRESS"),
-    "dataset-import-job": ("CREATE PENDING", "CREATE IN_PROGRESS"),
-    "solution": ("CREATE PENDING", "CREATE IN_PROGRESS"),
-    "solution-version": ("CREATE PENDING", "CREATE IN_PROGRESS"),
-    "filter": ("CREATE PENDING", "CREATE IN_PROGRESS"),
-    "campaign": ("CREATE PENDING", "CREATE IN_PROGRESS"),
-    "batch-inference-job": ("PENDING", "IN PROGRESS"),
-    "batch-segment-job": ("PENDING", "IN PROGRESS"),
+# kind → (status while pending, status while working): the first two intermediate states of the
+# kind in personalize_logic.facts.personalize (the project's one copy of the status sets).
+_PENDING: dict[str, tuple[str, str]] = {
+    kind.replace("_", "-"): (resource.intermediate_states[0], resource.intermediate_states[1])
+    for kind, resource in status_facts.RESOURCE_KINDS.items()
 }
-_UNFINISHED = {"CREATE PENDING", "CREATE IN_PROGRESS", "PENDING", "IN PROGRESS", "CREATE STOPPING"}
+_UNFINISHED = frozenset(
+    {state for pending, working in _PENDING.values() for state in (pending, working)}
+    | {status_facts.SOLUTION_VERSION_STOPPING}
+)
+_STOPPING = status_facts.SOLUTION_VERSION_STOPPING
+_STOPPED = status_facts.SOLUTION_VERSION_STOPPED
 _ARN_KEY = {"batch-inference-job": "batchInferenceJobArn", "batch-segment-job": "batchSegmentJobArn"}
 _SOLUTION_VERSION_SUMMARY = (
     "solutionVersionArn",
@@ -103,17 +90,15 @@ def _now() -> float:
     return time.time()
 
 
-def recipe_name(recipe_arn: str) -> str | None:
-    """The built-in recipe an ARN names, or ``None`` when the emulator does not serve it."""
-    if recipe_arn.startswith(RECIPE_PREFIX):
-        name = recipe_arn[len(RECIPE_PREFIX) :]
-        if name in RECIPES:
-            return name
-    return None
+def _recipe(recipe_arn: str) -> recipe_facts.Recipe:
+    """The recipe row of a solution's ``recipeArn`` (validated when the solution was created)."""
+    return recipe_facts.recipe(recipe_arn)
 
 
 def _family(recipe_arn: str) -> str:
-    return RECIPES[recipe_name(recipe_arn) or ""][0]
+    from emulators.personalize.recommender import recipe_family
+
+    return recipe_family(recipe_arn)
 
 
 def _label(kind: str) -> str:
@@ -244,7 +229,7 @@ class PersonalizeBackend:
             status = data.get("status")
             if status not in _UNFINISHED and not (kind == "campaign" and data.get("_update")):
                 continue
-            if "_outcome" in data or status == "CREATE STOPPING":
+            if "_outcome" in data or status == _STOPPING:
                 self.jobs.schedule_finish(arn, data.get("_outcome", {}).get("readyAt", _now()))
             else:
                 self.jobs.schedule_run(arn, _now())
@@ -430,6 +415,11 @@ class PersonalizeBackend:
         tags: list[dict[str, str]],
     ) -> str:
         self._describe_active("dataset", dataset_arn)
+        if not role_arn:
+            # The botocore model marks roleArn optional; the operation's documentation says "you must
+            # specify an IAM service role that has permission to read from the data source" and the
+            # API reference lists it as required.
+            raise _invalid("roleArn is required: the IAM service role Personalize reads the data source with")
         if not data_location:
             raise _invalid("dataSource.dataLocation is required")
         if not data_location.startswith("s3://"):
@@ -485,6 +475,13 @@ class PersonalizeBackend:
         dataset, fields = self._dataset_schema(job["datasetArn"])
         location = job["dataSource"]["dataLocation"]
         bucket, keys = self._import_keys(location)
+        if job["importMode"] == "INCREMENTAL":
+            size = sum(int(self.s3.head_object(Bucket=bucket, Key=key)["ContentLength"]) for key in keys)
+            if size > rules.MAX_INCREMENTAL_IMPORT_BYTES:
+                raise JobFailed(
+                    f"The data at {location} is {size} bytes; an INCREMENTAL import job takes at most "
+                    f"{rules.MAX_INCREMENTAL_IMPORT_BYTES} bytes ({rules.QUOTAS_URL})"
+                )
         work = self.dataset_dir(job["datasetArn"])
         work.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=work, prefix="import-"))
@@ -570,11 +567,21 @@ class PersonalizeBackend:
         self.describe("dataset-group", dataset_group_arn)
         if perform_auto_ml:
             raise _invalid("performAutoML is not supported by this emulator")
-        if not recipe_arn or recipe_name(recipe_arn) is None:
+        if not recipe_arn:
+            raise _invalid("recipeArn is required when performAutoML is false")
+        try:
+            row = recipe_facts.recipe(recipe_arn)
+        except recipe_facts.UnknownRecipeError as exc:
+            raise _invalid(str(exc)) from exc
+        if options.get("performIncrementalUpdate") and not row.incremental_update:
             raise _invalid(
-                f"Unsupported recipeArn {recipe_arn!r}; supported: "
-                + ", ".join(RECIPE_PREFIX + r for r in RECIPES)
+                f"performIncrementalUpdate is supported only for solutions that use the semantic-similarity "
+                f"recipe, not {row.name}"
             )
+        try:
+            _family(recipe_arn)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from exc
         arn = self._arn(f"solution/{name}")
         with self.store.transaction():
             self._ensure_unique("solution", name, arn)
@@ -665,7 +672,7 @@ class PersonalizeBackend:
                     f"Only a solution version in CREATE PENDING or CREATE IN_PROGRESS can be stopped "
                     f"(status {data.get('status')})"
                 )
-            data["status"] = "CREATE STOPPING"
+            data["status"] = _STOPPING
             data["lastUpdatedDateTime"] = _now()
             data.pop("_outcome", None)
             self.store.put(arn, data)
@@ -714,15 +721,20 @@ class PersonalizeBackend:
         interactions = self._training_interactions(version)
         items = self._load_dataset_frame(group_arn, "ITEMS")
         users = self._load_dataset_frame(group_arn, "USERS")
-        if _family(recipe_arn) in batch_jobs.SEGMENT_FAMILIES and (items is None or items.empty):
+        row = _recipe(recipe_arn)
+        if "ITEMS" in row.required_datasets and (items is None or items.empty):
             raise JobFailed(
-                f"The recipe {recipe_arn} needs an items dataset with imported data in {group_arn}"
+                f"The recipe {row.name} needs an Items dataset with imported data in {group_arn} ({row.source})"
             )
+        if "USERS" in row.required_datasets and (users is None or users.empty):
+            raise JobFailed(f"The recipe {row.name} needs a Users dataset with imported data in {group_arn}")
         hyper = dict((version.get("solutionConfig") or {}).get("algorithmHyperParameters") or {})
         try:
             model, metrics = recommender.train(recipe_arn, interactions, items, users, seed=42, params=hyper)
         except ValueError as exc:
             raise JobFailed(f"Training failed: {exc}") from exc
+        # GetSolutionMetrics answers the keys AWS documents for the recipe, no others
+        metrics = {key: metrics[key] for key in row.metrics if key in metrics}
         directory = self._model_dir(version)
         if directory.exists():
             shutil.rmtree(directory)
@@ -853,6 +865,7 @@ class PersonalizeBackend:
             filt = self._describe_active("filter", filter_arn)
             if filt["datasetGroupArn"] != version["datasetGroupArn"]:
                 raise _invalid("The filter belongs to another dataset group than the solution version")
+            _check_batch_filter(version, segment, filt["filterExpression"])
         arn = self._arn(f"{kind}/{job_name}")
         with self.store.transaction():
             self._ensure_unique(kind, job_name, arn)
@@ -907,23 +920,23 @@ class PersonalizeBackend:
     # recipes and tags
     # ----------------------------------------------------------------------------------------------
     def recipes(self, domain: str | None = None) -> list[dict[str, Any]]:
-        """The built-in recipes the emulator serves (none for a domain: no domain recipes)."""
-        return [] if domain else [self.recipe(RECIPE_PREFIX + name) for name in RECIPES]
+        """The built-in custom recipes (none for a domain: no domain recipes)."""
+        return [] if domain else [self.recipe(row.arn) for row in recipe_facts.RECIPES.values()]
 
     def recipe(self, recipe_arn: str) -> dict[str, Any]:
-        name = recipe_name(recipe_arn)
-        if name is None:
-            raise ServiceError("ResourceNotFoundException", f"Could not find the recipe {recipe_arn}")
-        family, recipe_type = RECIPES[name]
-        transformation = "sims" if family == "RELATED_ITEMS" else "JSON-percentile-filtering"
+        try:
+            row = recipe_facts.recipe(recipe_arn)
+        except recipe_facts.UnknownRecipeError as exc:
+            raise ServiceError("ResourceNotFoundException", f"Could not find the recipe {recipe_arn}") from exc
+        transformation = "sims" if row.recipe_type == recipe_facts.RELATED_ITEMS else "JSON-percentile-filtering"
         return {
-            "name": name,
-            "recipeArn": RECIPE_PREFIX + name,
-            "algorithmArn": f"arn:aws:personalize:::algorithm/{name}",
+            "name": row.name,
+            "recipeArn": row.arn,
+            "algorithmArn": f"arn:aws:personalize:::algorithm/{row.name}",
             "featureTransformationArn": f"arn:aws:personalize:::feature-transformation/{transformation}",
             "status": "ACTIVE",
-            "description": f"{name} ({family}), emulated",
-            "recipeType": recipe_type,
+            "description": f"{row.name} ({row.recipe_type}), emulated; see {row.source}",
+            "recipeType": row.recipe_type,
             "creationDateTime": RECIPES_CREATED,
             "lastUpdatedDateTime": RECIPES_CREATED,
         }
@@ -976,8 +989,8 @@ def _apply_outcome(doc: dict[str, Any]) -> None:
         doc["latestCampaignUpdate"] = update
         doc["lastUpdatedDateTime"] = now
         return
-    if doc.get("status") == "CREATE STOPPING":
-        doc["status"] = "CREATE STOPPED"
+    if doc.get("status") == _STOPPING:
+        doc["status"] = _STOPPED
         doc.pop("_outcome", None)
         doc["lastUpdatedDateTime"] = now
         return
@@ -993,8 +1006,9 @@ def _apply_outcome(doc: dict[str, Any]) -> None:
 
 def _check_update_training(solution: dict[str, Any], versions: list[dict[str, Any]]) -> None:
     """``trainingMode=UPDATE`` is for User-Personalization solutions with an ACTIVE FULL version."""
-    if recipe_name(solution["recipeArn"]) not in UPDATE_RECIPES:
-        raise _invalid("trainingMode UPDATE is only for the User-Personalization recipes")
+    problem = recipe_facts.training_mode_error(solution["recipeArn"], "UPDATE")
+    if problem:
+        raise _invalid(problem)
     if not any(v.get("status") == "ACTIVE" and v.get("trainingMode") == "FULL" for v in versions):
         raise _invalid("trainingMode UPDATE needs an ACTIVE solution version trained with FULL")
 
@@ -1007,18 +1021,22 @@ def _check_batch_request(
     job_input: dict[str, Any],
     job_output: dict[str, Any],
 ) -> None:
-    """The job kind must fit the recipe; ``numResults`` and the S3 paths must be valid."""
-    family = _family(version["recipeArn"])
-    if segment and family not in batch_jobs.SEGMENT_FAMILIES:
+    """The job kind must fit the recipe (:mod:`personalize_logic.facts.recipes`); ``numResults`` and
+    the S3 paths must be valid."""
+    row = _recipe(version["recipeArn"])
+    if segment and not row.batch_segment:
         raise _invalid(
-            "Batch segment jobs need a solution version trained with a USER_SEGMENTATION recipe "
-            "(aws-item-affinity or aws-item-attribute-affinity)"
+            f"Batch segment jobs need a solution version trained with a USER_SEGMENTATION recipe, not "
+            f"{row.name} ({row.recipe_type})"
         )
-    if not segment and family in batch_jobs.SEGMENT_FAMILIES:
+    if not segment and not row.batch_inference:
         raise _invalid(
-            "USER_SEGMENTATION solution versions need a batch segment job, not a batch inference job"
+            f"The recipe {row.name} ({row.recipe_type}) has no batch inference jobs"
+            + ("; create a batch segment job" if row.batch_segment else "")
         )
     if not segment and mode == "THEME_GENERATION":
+        if not row.theme_generation:
+            raise _invalid(f"THEME_GENERATION is for the Similar-Items recipe, not {row.name}")
         raise _invalid("THEME_GENERATION is not supported by this emulator")
     limit = BATCH_SEGMENT_MAX_RESULTS if segment else BATCH_INFERENCE_MAX_RESULTS
     if num_results is not None and not 1 <= num_results <= limit:
@@ -1026,3 +1044,22 @@ def _check_batch_request(
     for path in (job_input["s3DataSource"]["path"], job_output["s3DataDestination"]["path"]):
         if not path.startswith("s3://"):
             raise _invalid(f"{path} must be an s3:// location")
+
+
+def _check_batch_filter(version: dict[str, Any], segment: bool, expression: str) -> None:
+    """The filter's kind must fit the job ("Filter expressions": ItemID filters for item
+    recommendations, UserID filters for user segments; no Interactions filters with
+    Item-Attribute-Affinity)."""
+    from emulators.personalize.filters import FilterExpressionError, compile_filter
+
+    row = _recipe(version["recipeArn"])
+    try:
+        compiled = compile_filter(expression)
+    except FilterExpressionError as exc:
+        raise _invalid(f"Invalid filter expression: {exc}") from exc
+    wanted = "USER" if segment else "ITEM"
+    if compiled.target != wanted:
+        kind = "UserID" if segment else "ItemID"
+        raise _invalid(f"A {'batch segment' if segment else 'batch inference'} job takes {kind} filters")
+    if compiled.uses_interactions() and not row.interaction_filters:
+        raise _invalid(f"Interactions filters can't be used with the {row.name} recipe")

@@ -47,29 +47,26 @@ from emulators.personalize.filters import (
     UserFilterContext,
     parse_item_attributes,
 )
-from emulators.personalize.metrics import solution_metrics
+from emulators.personalize.metrics import segmentation_k, segmentation_metrics, solution_metrics
+from personalize_logic.facts import recipes
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FAMILIES", "RECIPES", "Model", "recipe_family", "train"]
+__all__ = ["FAMILIES", "Model", "recipe_family", "train"]
 
-RECIPES: dict[str, str] = {
-    "aws-user-personalization": "USER_PERSONALIZATION",
-    "aws-user-personalization-v2": "USER_PERSONALIZATION",
-    "aws-popularity-count": "POPULAR_ITEMS",
-    "aws-sims": "RELATED_ITEMS",
-    "aws-similar-items": "RELATED_ITEMS",
-    "aws-personalized-ranking": "PERSONALIZED_RANKING",
-    "aws-personalized-ranking-v2": "PERSONALIZED_RANKING",
-    "aws-item-affinity": "ITEM_AFFINITY",
-    "aws-item-attribute-affinity": "ITEM_ATTRIBUTE_AFFINITY",
+# The emulator's models, one per family; a recipe's family follows from its row in
+# personalize_logic.facts.recipes (its type, and for USER_SEGMENTATION its batch input).
+_FAMILY_BY_TYPE: dict[str, str] = {
+    recipes.USER_PERSONALIZATION: "USER_PERSONALIZATION",
+    recipes.POPULAR_ITEMS: "POPULAR_ITEMS",
+    recipes.RELATED_ITEMS: "RELATED_ITEMS",
+    recipes.PERSONALIZED_RANKING: "PERSONALIZED_RANKING",
 }
-FAMILIES = frozenset(RECIPES.values())
+FAMILIES = frozenset({*_FAMILY_BY_TYPE.values(), "ITEM_AFFINITY", "ITEM_ATTRIBUTE_AFFINITY"})
 _ALS_FAMILIES = frozenset(
     {"USER_PERSONALIZATION", "PERSONALIZED_RANKING", "ITEM_AFFINITY", "ITEM_ATTRIBUTE_AFFINITY"}
 )
 _SEGMENT_FAMILIES = frozenset({"ITEM_AFFINITY", "ITEM_ATTRIBUTE_AFFINITY"})
-_RECIPE_ARN_PREFIX = "arn:aws:personalize:::recipe/"
 
 DEFAULT_HYPERPARAMETERS: dict[str, float] = {
     "factors": 64,
@@ -79,21 +76,31 @@ DEFAULT_HYPERPARAMETERS: dict[str, float] = {
     "neighbours": 100,
     "num_threads": 0,
 }
-MAX_FILTER_INTERACTIONS = 100  # Personalize filters consider the 100 most recent per user and event type
+MAX_FILTER_INTERACTIONS = recipes.FILTER_RECENT_INTERACTIONS_PER_EVENT_TYPE
 METRICS_K = 25
 FORMAT_VERSION = 1
 
 
 def recipe_family(recipe_arn: str) -> str:
-    """Map a recipe ARN (``arn:aws:personalize:::recipe/<name>``, or the bare name) to its family.
+    """The emulator's model family of a recipe ARN (``arn:aws:personalize:::recipe/<name>``, or the name).
 
-    :raises ValueError: for recipes the emulator does not implement.
+    Not emulated: recipes without batch jobs (Trending-Now, Next-Best-Action: the emulator serves
+    batch jobs only) and recipes that do not need the Interactions dataset (Semantic-Similarity, built
+    from item text: every model here trains from interactions).
+
+    :raises ValueError: for unknown recipes and those the emulator does not model.
     """
-    name = recipe_arn[len(_RECIPE_ARN_PREFIX) :] if recipe_arn.startswith(_RECIPE_ARN_PREFIX) else recipe_arn
-    if name not in RECIPES:
-        supported = ", ".join(sorted(RECIPES))
-        raise ValueError(f"recipe {recipe_arn!r} is not supported by the emulator (supported: {supported})")
-    return RECIPES[name]
+    try:
+        row = recipes.recipe(recipe_arn)
+    except recipes.UnknownRecipeError as exc:
+        raise ValueError(str(exc)) from None
+    if row.recipe_type == recipes.USER_SEGMENTATION:
+        return "ITEM_AFFINITY" if row.batch_input == ("itemId",) else "ITEM_ATTRIBUTE_AFFINITY"
+    family = _FAMILY_BY_TYPE.get(row.recipe_type)
+    no_batch_jobs = not (row.batch_inference or row.batch_segment)
+    if family is None or no_batch_jobs or "INTERACTIONS" not in row.required_datasets:
+        raise ValueError(f"the recipe {row.name} ({row.recipe_type}) is not emulated")
+    return family
 
 
 # --------------------------------------------------------------------------------------------------
@@ -360,7 +367,7 @@ def _evaluate(family: str, data: _Data, hp: dict[str, Any], seed: int) -> dict[s
     n_users, n_items = len(data.user_ids), len(data.item_ids)
     train_rows, test_users, heldout_rows = _split(data, family, seed)
     if len(test_users) == 0:
-        return solution_metrics([], [], n_items)
+        return segmentation_metrics([], [], 1) if family in _SEGMENT_FAMILIES else solution_metrics([], [], n_items)
     relevant: dict[int, set[int]] = {}
     for u, i in zip(data.user[heldout_rows], data.item[heldout_rows], strict=True):
         relevant.setdefault(int(u), set()).add(int(i))
@@ -392,6 +399,8 @@ def _evaluate(family: str, data: _Data, hp: dict[str, Any], seed: int) -> dict[s
     else:  # POPULAR_ITEMS
         scores = np.tile(popularity.astype(float), (len(test_users), 1))
 
+    if family in _SEGMENT_FAMILIES:
+        return _segment_metrics(scores, test_users, input_matrix, relevant, n_users)
     warm = popularity > 0
     rec_lists: list[list[int]] = []
     rel_sets: list[set[int]] = []
@@ -405,6 +414,33 @@ def _evaluate(family: str, data: _Data, hp: dict[str, Any], seed: int) -> dict[s
         rec_lists.append(_top_k(scores[row], METRICS_K, allowed).tolist())
         rel_sets.append(rel)
     return solution_metrics(rec_lists, rel_sets, n_items)
+
+
+def _segment_metrics(
+    scores: np.ndarray,
+    test_users: np.ndarray,
+    input_matrix: sp.csr_matrix,
+    relevant: dict[int, set[int]],
+    n_users: int,
+) -> dict[str, float]:
+    """``hit`` / ``recall`` at K over the held-out items: per item, the test users ranked by score
+    (users who interacted with it in training excluded) against those who interacted with it in the
+    held-out 20 % (see :func:`emulators.personalize.metrics.segmentation_metrics`)."""
+    actual: dict[int, set[int]] = {}
+    for row, user in enumerate(test_users):
+        for item in relevant.get(int(user), ()):
+            actual.setdefault(item, set()).add(row)
+    k = segmentation_k(n_users)
+    seen = input_matrix.tocsc()
+    ranked: list[list[int]] = []
+    truths: list[set[int]] = []
+    for item, rows in sorted(actual.items()):
+        column = scores[:, item].astype(float).copy()
+        column[seen[:, item].indices] = -np.inf
+        order = np.argsort(-column, kind="stable")[:k]
+        ranked.append([int(r) for r in order if np.isfinite(column[r])])
+        truths.append(rows)
+    return segmentation_metrics(ranked, truths, k)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -67,12 +67,8 @@ ROLE_ARN = re.compile(r"^arn:([a-z\d-]+):iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]
 # An S3 bucket name: 3-63 characters, lower-case letters, digits, dots and hyphens, starting and ending
 # with a letter or digit (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-# Batch jobs' numResults: "The maximum number of users per segment is 5 million" (botocore
-# CreateBatchSegmentJobRequest.numResults). Batch inference: the model gives no maximum;
-# **assumption**: the real-time ceiling, "Otherwise, the maximum is 500" (botocore personalize-runtime
-# GetRecommendationsRequest.numResults).
-MAX_BATCH_INFERENCE_RESULTS = 500
-MAX_BATCH_SEGMENT_RESULTS = 5_000_000
+MAX_BATCH_INFERENCE_RESULTS = recipe_facts.MAX_BATCH_INFERENCE_RESULTS
+MAX_BATCH_SEGMENT_RESULTS = recipe_facts.MAX_BATCH_SEGMENT_RESULTS
 
 ResourceName = Annotated[str, Meta(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$")]
 Fraction = Annotated[float, Meta(ge=0, le=1)]

@@ -89,6 +89,13 @@ ITEM_FILTER = "ItemID"  # filters items out of (or into) item recommendations
 USER_FILTER = "UserID"  # filters users out of (or into) user segments
 ACTION_FILTER = "ActionID"  # Next-Best-Action
 
+#: Batch jobs' ``numResults``: "The maximum number of users per segment is 5 million" (botocore
+#: ``CreateBatchSegmentJobRequest.numResults``). Batch inference: the model gives no maximum;
+#: **assumption**: the real-time ceiling, "Otherwise, the maximum is 500" (botocore
+#: personalize-runtime ``GetRecommendationsRequest.numResults``).
+MAX_BATCH_INFERENCE_RESULTS = 500
+MAX_BATCH_SEGMENT_RESULTS = 5_000_000
+
 #: Personalize filters consider this many of a user's most recent interactions per event type.
 FILTER_RECENT_INTERACTIONS_PER_EVENT_TYPE = 100
 

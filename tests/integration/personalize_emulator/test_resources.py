@@ -160,8 +160,11 @@ def test_recipes(emulator: Emulator) -> None:
         assert f"arn:aws:personalize:::recipe/{name}" in recipes
     recipe = client.describe_recipe(recipeArn="arn:aws:personalize:::recipe/aws-item-affinity")["recipe"]
     assert recipe["recipeType"] == "USER_SEGMENTATION"
+    # every built-in custom recipe of personalize_logic.facts.recipes is listed, Trending-Now included
+    trending = client.describe_recipe(recipeArn="arn:aws:personalize:::recipe/aws-trending-now")["recipe"]
+    assert trending["recipeType"] == "POPULAR_ITEMS"
     with pytest.raises(ClientError) as exc:
-        client.describe_recipe(recipeArn="arn:aws:personalize:::recipe/aws-trending-now")
+        client.describe_recipe(recipeArn="arn:aws:personalize:::recipe/aws-no-such-recipe")
     assert _code(exc) == "ResourceNotFoundException"
 
 
@@ -287,6 +290,8 @@ def test_stop_solution_version(emulator: Emulator, bingewatch: Group) -> None:
 
 
 def test_segmentation_recipe_needs_items(emulator: Emulator, s3: Any) -> None:
+    """Item-Attribute-Affinity needs an Items dataset; Item-Affinity does not ("Items and Users
+    datasets are optional", item-affinity-recipe page). Both report hit and recall."""
     from tests.integration.personalize_emulator.conftest import BUCKET, import_data
 
     client = emulator.client
@@ -295,13 +300,22 @@ def test_segmentation_recipe_needs_items(emulator: Emulator, s3: Any) -> None:
         client, group.datasets["interactions"], f"s3://{BUCKET}/bingewatch/interactions.csv", "no-items-i"
     )
     assert job["status"] == "ACTIVE"
-    solution = client.create_solution(
-        name="no-items-affinity",
-        datasetGroupArn=group.arn,
-        recipeArn="arn:aws:personalize:::recipe/aws-item-affinity",
-    )["solutionArn"]
-    wait_status(lambda: client.describe_solution(solutionArn=solution), "solution")
-    arn = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    done = wait_status(lambda: client.describe_solution_version(solutionVersionArn=arn), "solutionVersion")
-    assert done["status"] == "CREATE FAILED"
-    assert "items dataset" in done["failureReason"]
+    outcome = {}
+    for recipe in ("aws-item-attribute-affinity", "aws-item-affinity"):
+        solution = client.create_solution(
+            name=f"no-items-{recipe}",
+            datasetGroupArn=group.arn,
+            recipeArn=f"arn:aws:personalize:::recipe/{recipe}",
+        )["solutionArn"]
+        wait_status(lambda s=solution: client.describe_solution(solutionArn=s), "solution")
+        arn = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+        outcome[recipe] = (
+            arn,
+            wait_status(lambda a=arn: client.describe_solution_version(solutionVersionArn=a), "solutionVersion"),
+        )
+    failed = outcome["aws-item-attribute-affinity"][1]
+    assert failed["status"] == "CREATE FAILED"
+    assert "needs an Items dataset" in failed["failureReason"]
+    arn, trained = outcome["aws-item-affinity"]
+    assert trained["status"] == "ACTIVE"
+    assert set(client.get_solution_metrics(solutionVersionArn=arn)["metrics"]) == {"hit", "recall"}
