@@ -238,3 +238,18 @@ def test_training_params(bingewatch) -> None:
         train(RECIPE + "aws-popularity-count", inter.drop(columns=["USER_ID"]))
     with pytest.raises(ValueError, match="invalid hyperparameter"):
         train(RECIPE + "aws-user-personalization", inter, params={"hidden_dimension": "many"})
+
+
+def test_filters_consider_the_100_most_recent_interactions_per_user_and_event_type() -> None:
+    """"Amazon Personalize considers up to 100 of the most recent interactions per user per event
+    type" (Filter expressions): an item the user watched before their last 100 watches is not
+    excluded by an interactions filter; one of the last 100 is."""
+    rows = [("me", f"i{n:03d}", 1_600_000_000 + n, "watch") for n in range(150)]
+    # other users make the items the user watched first the most popular
+    rows += [(f"u{u}", f"i{n:03d}", 1_600_000_000, "watch") for u in range(30) for n in range(u % 10 + 1)]
+    interactions = pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"])
+    model, _ = train(RECIPE + "aws-popularity-count", interactions)
+    exclude = compile_filter('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")')
+    items, _ = model.recommend("me", 150, item_filter=exclude)
+    assert recipes.FILTER_RECENT_INTERACTIONS_PER_EVENT_TYPE == 100
+    assert set(items) == {f"i{n:03d}" for n in range(50)}  # the 50 oldest, beyond the last 100
