@@ -927,8 +927,12 @@ class PersonalizeBackend:
         try:
             row = recipe_facts.recipe(recipe_arn)
         except recipe_facts.UnknownRecipeError as exc:
-            raise ServiceError("ResourceNotFoundException", f"Could not find the recipe {recipe_arn}") from exc
-        transformation = "sims" if row.recipe_type == recipe_facts.RELATED_ITEMS else "JSON-percentile-filtering"
+            raise ServiceError(
+                "ResourceNotFoundException", f"Could not find the recipe {recipe_arn}"
+            ) from exc
+        transformation = (
+            "sims" if row.recipe_type == recipe_facts.RELATED_ITEMS else "JSON-percentile-filtering"
+        )
         return {
             "name": row.name,
             "recipeArn": row.arn,

@@ -367,7 +367,11 @@ def _evaluate(family: str, data: _Data, hp: dict[str, Any], seed: int) -> dict[s
     n_users, n_items = len(data.user_ids), len(data.item_ids)
     train_rows, test_users, heldout_rows = _split(data, family, seed)
     if len(test_users) == 0:
-        return segmentation_metrics([], [], 1) if family in _SEGMENT_FAMILIES else solution_metrics([], [], n_items)
+        return (
+            segmentation_metrics([], [], 1)
+            if family in _SEGMENT_FAMILIES
+            else solution_metrics([], [], n_items)
+        )
     relevant: dict[int, set[int]] = {}
     for u, i in zip(data.user[heldout_rows], data.item[heldout_rows], strict=True):
         relevant.setdefault(int(u), set()).add(int(i))

@@ -747,7 +747,9 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
         state_key = layout.imported_partitions_key(self.prefix, self.dataset)
         imported: dict[str, str] = {}
         if self.import_mode == "INCREMENTAL" and self.hook.check_for_key(state_key, bucket_name=self.bucket):
-            imported = dict(json.loads(self.hook.read_key(state_key, bucket_name=self.bucket)).get("partitions", {}))
+            imported = dict(
+                json.loads(self.hook.read_key(state_key, bucket_name=self.bucket)).get("partitions", {})
+            )
         try:
             plan = import_plan(
                 manifests,
@@ -768,14 +770,21 @@ class BuildTrainingSnapshotOperator(_PartitionOperator):
         if plan.mode == "INCREMENTAL":
             increment = layout.snapshot_increment_prefix(self.prefix, snap, self.dataset)
             copies = [
-                (f["key"], layout.snapshot_increment_file_key(self.prefix, snap, self.dataset, m["partition"], f["key"]))
+                (
+                    f["key"],
+                    layout.snapshot_increment_file_key(
+                        self.prefix, snap, self.dataset, m["partition"], f["key"]
+                    ),
+                )
                 for m in sorted(manifests, key=lambda m: m["partition"])
                 if m["partition"] in plan.partitions and not plan.skip
                 for f in m["files"]
             ]
             wanted = {d for _, d in copies}
             stale = [
-                k for k in self.hook.list_keys(bucket_name=self.bucket, prefix=increment) or [] if k not in wanted
+                k
+                for k in self.hook.list_keys(bucket_name=self.bucket, prefix=increment) or []
+                if k not in wanted
             ]
             if stale:
                 self.hook.delete_objects(bucket=self.bucket, keys=stale)

@@ -227,7 +227,9 @@ def snapshot_increment_prefix(prefix: str, snapshot_key: str, dataset: str) -> s
     return f"{snapshot_prefix(prefix, snapshot_key)}{dataset}-increment/"
 
 
-def snapshot_increment_file_key(prefix: str, snapshot_key: str, dataset: str, ds: str, source_key: str) -> str:
+def snapshot_increment_file_key(
+    prefix: str, snapshot_key: str, dataset: str, ds: str, source_key: str
+) -> str:
     name = source_key.rsplit("/", 1)[-1]
     return f"{snapshot_increment_prefix(prefix, snapshot_key, dataset)}{ds}-{name}"
 

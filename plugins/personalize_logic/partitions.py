@@ -246,9 +246,7 @@ def import_plan(
         # "If you haven't imported bulk records into the dataset previously, you can only specify FULL"
         # (CreateDatasetImportJob.importMode): the project never imported, so the first import is FULL.
         mode = "FULL"
-    chosen = (
-        list(manifests) if mode == "FULL" else [m for m in manifests if m["partition"] not in imported]
-    )
+    chosen = list(manifests) if mode == "FULL" else [m for m in manifests if m["partition"] not in imported]
     republished = sorted(
         m["partition"]
         for m in manifests

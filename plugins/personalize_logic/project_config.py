@@ -532,7 +532,9 @@ class ExcludeInteracted(_Strict, kw_only=True):
     :param filterName: the filter's name; unset: ``<dataset group>-exclude-interacted``.
     """
 
-    eventTypes: Annotated[list[Annotated[str, Meta(min_length=1, max_length=256)]], Meta(min_length=1)] | None = None
+    eventTypes: (
+        Annotated[list[Annotated[str, Meta(min_length=1, max_length=256)]], Meta(min_length=1)] | None
+    ) = None
     filterName: ResourceName | None = None
 
 
@@ -595,7 +597,9 @@ class PipelineConfig(_Strict, kw_only=True):
     def __post_init__(self) -> None:
         bucket = self.bucket
         if not bucket.strip():
-            raise _invalid("bucket", "is empty: give the bucket's name (or a template such as {{ var.value.x }})")
+            raise _invalid(
+                "bucket", "is empty: give the bucket's name (or a template such as {{ var.value.x }})"
+            )
         if "://" in bucket or "/" in bucket:
             raise _invalid(
                 "bucket",
@@ -668,7 +672,9 @@ class ProjectConfig(_Strict, kw_only=True):
         names = [s.name for s in self.solutions]
         for name in gate.solutions:
             if name not in names:
-                raise _invalid(f"{where}.solutions.{name}", f"no solution is named {name!r}; solutions: {names}")
+                raise _invalid(
+                    f"{where}.solutions.{name}", f"no solution is named {name!r}; solutions: {names}"
+                )
         baseline_metrics = recipe_facts.RECIPES[recipe_facts.BASELINE_RECIPE].metrics
         for solution in self.solutions:
             own = gate.solutions.get(solution.name) or GateSettings()
@@ -676,7 +682,9 @@ class ProjectConfig(_Strict, kw_only=True):
             metric = own.metric or gate.metric or solution.recipe.default_gate_metric
             problem = recipe_facts.metric_error(solution.serviceConfig.recipeArn, metric)
             if problem:
-                hint = "" if own.metric else f" (set {where}.solutions.{solution.name}.metric for this solution)"
+                hint = (
+                    "" if own.metric else f" (set {where}.solutions.{solution.name}.metric for this solution)"
+                )
                 raise _invalid(key, f"solution {solution.name!r}: {problem}{hint}")
             if own.minBaselineRatio is not None and metric not in baseline_metrics:
                 raise _invalid(

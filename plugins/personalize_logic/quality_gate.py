@@ -110,11 +110,7 @@ def evaluate_gate(
         f"; {baseline_part['baseline_ratio']:.2f}x the Popularity-Count baseline "
         f"{baseline_part['popularity_value']:.4f} (required {min_baseline_ratio:.2f}x)"
         if baseline_part.get("baseline_ratio") is not None
-        else (
-            "; the Popularity-Count baseline scored 0, any value passes the ratio"
-            if baseline_part
-            else ""
-        )
+        else ("; the Popularity-Count baseline scored 0, any value passes the ratio" if baseline_part else "")
     )
     if min_value is not None and value < min_value:
         return GateVerdict(

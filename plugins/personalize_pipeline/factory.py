@@ -257,8 +257,11 @@ def _train_params(cfg: ProjectConfig) -> dict[str, Param]:
             enum=import_modes,
             description="FULL: replace the dataset's bulk data with the look-back window; INCREMENTAL: add "
             "the window's partitions not imported before"
-            + ("" if not segmenting else " (not offered: this project runs batch segment jobs, which use "
-               "FULL imports only)"),
+            + (
+                ""
+                if not segmenting
+                else " (not offered: this project runs batch segment jobs, which use FULL imports only)"
+            ),
         ),
         "training_mode": Param(
             "CONFIG",

@@ -73,7 +73,9 @@ def import_needed(snapshot: dict[str, Any]) -> bool:
 
 
 @task
-def record_import(snapshot: dict[str, Any], state_uri: str, aws_conn_id: str = "aws_default") -> dict[str, Any]:
+def record_import(
+    snapshot: dict[str, Any], state_uri: str, aws_conn_id: str = "aws_default"
+) -> dict[str, Any]:
     """
     After a successful import, record which partitions the dataset now holds in bulk: FULL replaced
     them all with the window's, INCREMENTAL added its partitions to those before. A retry rewrites

@@ -198,7 +198,9 @@ _ROWS: tuple[Recipe, ...] = (
         "native-recipe-new-item-USER_PERSONALIZATION.html",
         training_modes=("FULL", "UPDATE"),
     ),
-    _item_recipe("aws-user-personalization-v2", USER_PERSONALIZATION, "native-recipe-user-personalization-v2.html"),
+    _item_recipe(
+        "aws-user-personalization-v2", USER_PERSONALIZATION, "native-recipe-user-personalization-v2.html"
+    ),
     _item_recipe(
         "aws-popularity-count", POPULAR_ITEMS, "native-recipe-popularity.html", optional=("ITEMS", "USERS")
     ),
@@ -296,7 +298,9 @@ RECIPES: dict[str, Recipe] = {row.name: row for row in _ROWS}
 #: Recipes AWS retired, with the reason an error gives.
 LEGACY_RECIPES: dict[str, str] = {
     name: (
-        "legacy HRNN recipes are no longer available (" + _DOCS + "legacy-user-personalization-recipes.html); "
+        "legacy HRNN recipes are no longer available ("
+        + _DOCS
+        + "legacy-user-personalization-recipes.html); "
         "use aws-user-personalization-v2"
     )
     for name in ("aws-hrnn", "aws-hrnn-metadata", "aws-hrnn-coldstart")

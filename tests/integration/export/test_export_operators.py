@@ -313,9 +313,15 @@ def test_incremental_snapshot_imports_only_partitions_not_imported_before(s3):
         pointers = {}
         for day in days:
             ds = f"2024-01-{day:02d}"
-            manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"export/interactions/dt={ds}/_manifest.json")["Body"].read())
+            manifest = json.loads(
+                s3.get_object(Bucket=BUCKET, Key=f"export/interactions/dt={ds}/_manifest.json")["Body"].read()
+            )
             pointers[ds] = manifest["run_key"]
-        s3.put_object(Bucket=BUCKET, Key="export/state/imports/interactions.json", Body=json.dumps({"partitions": pointers}))
+        s3.put_object(
+            Bucket=BUCKET,
+            Key="export/state/imports/interactions.json",
+            Body=json.dumps({"partitions": pointers}),
+        )
 
     record(range(1, 11))
     second = snapshot("i1")
@@ -323,13 +329,18 @@ def test_incremental_snapshot_imports_only_partitions_not_imported_before(s3):
     assert sorted(second["import_partitions"]) == [f"2024-01-{d:02d}" for d in range(11, 31)]
     assert second["import_rows"] == 1000
     assert second["import_skip"] is None
-    assert second["import_uri"] == f"s3://{BUCKET}/export/snapshots/2024-01-30-lb30-i1.try1/interactions-increment/"
+    assert (
+        second["import_uri"]
+        == f"s3://{BUCKET}/export/snapshots/2024-01-30-lb30-i1.try1/interactions-increment/"
+    )
     increment = keys(s3, "export/snapshots/2024-01-30-lb30-i1.try1/interactions-increment/")
-    assert len(increment) == 20 and all(k.rsplit("/", 1)[-1] >= "2024-01-11" for k in increment)
+    assert len(increment) == 20
+    assert all(k.rsplit("/", 1)[-1] >= "2024-01-11" for k in increment)
     # the full window is still there for validation and the batch users
     assert len(keys(s3, "export/snapshots/2024-01-30-lb30-i1.try1/interactions/")) == 30
 
     record(range(1, 26))
     third = snapshot("i2")  # 5 new partitions, 250 rows: under AWS's 1000 per import job
-    assert third["import_skip"] is not None and "fewer than the 1000" in third["import_skip"]
+    assert third["import_skip"] is not None
+    assert "fewer than the 1000" in third["import_skip"]
     assert keys(s3, "export/snapshots/2024-01-30-lb30-i2.try1/interactions-increment/") == []

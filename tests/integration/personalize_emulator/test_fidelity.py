@@ -20,7 +20,9 @@ def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return exc.value.response["Error"]["Code"]
 
 
-@pytest.mark.parametrize("recipe", ["aws-user-personalization", "aws-popularity-count", "aws-item-attribute-affinity"])
+@pytest.mark.parametrize(
+    "recipe", ["aws-user-personalization", "aws-popularity-count", "aws-item-attribute-affinity"]
+)
 def test_get_solution_metrics_answers_the_recipes_documented_keys(
     emulator: Emulator, versions: dict[str, str], recipe: str
 ) -> None:
@@ -66,7 +68,9 @@ def test_update_training_only_for_user_personalization(emulator: Emulator, binge
     assert "aws-user-personalization-v2" in str(exc.value)
 
 
-def test_recipes_without_batch_jobs_are_listed_but_not_emulated(emulator: Emulator, bingewatch: Group) -> None:
+def test_recipes_without_batch_jobs_are_listed_but_not_emulated(
+    emulator: Emulator, bingewatch: Group
+) -> None:
     with pytest.raises(ClientError) as exc:
         emulator.client.create_solution(
             name="trending",
@@ -98,7 +102,9 @@ def _segment_job(emulator: Emulator, version: str, filter_arn: str, name: str) -
 def test_item_attribute_affinity_takes_no_interactions_filter(
     emulator: Emulator, bingewatch: Group, versions: dict[str, str]
 ) -> None:
-    arn = _filter(emulator, bingewatch, "users-who-watched", 'EXCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("Watch")')
+    arn = _filter(
+        emulator, bingewatch, "users-who-watched", 'EXCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("Watch")'
+    )
     with pytest.raises(ClientError) as exc:
         _segment_job(emulator, versions["aws-item-attribute-affinity"], arn, "attr-interactions-filter")
     assert _code(exc) == "InvalidInputException"
@@ -119,9 +125,13 @@ def test_the_exclusion_filter_keeps_interacted_items_out(
     emulator: Emulator, s3: Any, bingewatch: Group, versions: dict[str, str]
 ) -> None:
     """What the shipped config's excludeInteracted asks for, through the emulator."""
-    arn = _filter(emulator, bingewatch, "exclude-any", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")')
+    arn = _filter(
+        emulator, bingewatch, "exclude-any", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")'
+    )
     users = [{"userId": u} for u in ("1", "2", "3")]
-    job, out, _ = run_batch(emulator, s3, versions["aws-user-personalization"], users, numResults=10, filterArn=arn)
+    job, out, _ = run_batch(
+        emulator, s3, versions["aws-user-personalization"], users, numResults=10, filterArn=arn
+    )
     assert job["status"] == "ACTIVE"
     _, plain, _ = run_batch(emulator, s3, versions["aws-user-personalization"], users, numResults=10)
     watched = _watched()

@@ -311,7 +311,9 @@ def test_segmentation_recipe_needs_items(emulator: Emulator, s3: Any) -> None:
         arn = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
         outcome[recipe] = (
             arn,
-            wait_status(lambda a=arn: client.describe_solution_version(solutionVersionArn=a), "solutionVersion"),
+            wait_status(
+                lambda a=arn: client.describe_solution_version(solutionVersionArn=a), "solutionVersion"
+            ),
         )
     failed = outcome["aws-item-attribute-affinity"][1]
     assert failed["status"] == "CREATE FAILED"

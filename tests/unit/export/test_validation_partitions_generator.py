@@ -231,7 +231,8 @@ def test_import_plan_full_takes_the_window() -> None:
     plan = import_plan(manifests, "FULL", {"2024-01-01": "a"}, min_rows=1000, max_incremental_bytes=100)
     assert plan.mode == "FULL"
     assert plan.partitions == {"2024-01-01": "a", "2024-01-02": "b"}
-    assert plan.rows == 1200 and plan.skip is None
+    assert plan.rows == 1200
+    assert plan.skip is None
 
 
 def test_import_plan_incremental_takes_the_new_partitions_only() -> None:
@@ -244,16 +245,23 @@ def test_import_plan_incremental_takes_the_new_partitions_only() -> None:
     assert plan.mode == "INCREMENTAL"
     assert plan.partitions == {"2024-01-02": "b", "2024-01-03": "c"}
     assert plan.republished == ["2024-01-01"]  # re-exported after its import: not imported twice
-    assert plan.rows == 1200 and plan.bytes == 20 and plan.skip is None
+    assert plan.rows == 1200
+    assert plan.bytes == 20
+    assert plan.skip is None
 
 
 def test_import_plan_incremental_waits_below_the_per_job_minimum() -> None:
     from personalize_logic.partitions import import_plan
 
     manifests = [_manifest("2024-01-01", "a"), _manifest("2024-01-02", "b", rows=999)]
-    plan = import_plan(manifests, "INCREMENTAL", {"2024-01-01": "a"}, min_rows=1000, max_incremental_bytes=100)
-    assert plan.skip is not None and "999 interactions, fewer than the 1000" in plan.skip
-    nothing = import_plan(manifests[:1], "INCREMENTAL", {"2024-01-01": "a"}, min_rows=1000, max_incremental_bytes=100)
+    plan = import_plan(
+        manifests, "INCREMENTAL", {"2024-01-01": "a"}, min_rows=1000, max_incremental_bytes=100
+    )
+    assert plan.skip is not None
+    assert "999 interactions, fewer than the 1000" in plan.skip
+    nothing = import_plan(
+        manifests[:1], "INCREMENTAL", {"2024-01-01": "a"}, min_rows=1000, max_incremental_bytes=100
+    )
     assert nothing.skip == "every partition of the window was imported already"
 
 
@@ -268,5 +276,7 @@ def test_import_plan_incremental_over_the_size_limit_fails_naming_the_partitions
 def test_import_plan_first_incremental_is_full() -> None:
     from personalize_logic.partitions import import_plan
 
-    plan = import_plan([_manifest("2024-01-01", "a", rows=1000)], "INCREMENTAL", {}, min_rows=1000, max_incremental_bytes=1)
+    plan = import_plan(
+        [_manifest("2024-01-01", "a", rows=1000)], "INCREMENTAL", {}, min_rows=1000, max_incremental_bytes=1
+    )
     assert plan.mode == "FULL"

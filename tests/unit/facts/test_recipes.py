@@ -29,7 +29,8 @@ def test_every_row_cites_an_aws_page_and_is_consistent() -> None:
         if row.batch_inference or row.batch_segment:
             assert row.batch_input, row.name
         if row.recipe_type == R.USER_SEGMENTATION:
-            assert row.batch_segment and row.metrics == ("hit", "recall")
+            assert row.batch_segment
+            assert row.metrics == ("hit", "recall")
             assert row.filter_kinds == (R.USER_FILTER,)
         elif row.recipe_type in types:
             assert row.metrics == R.RANKING_METRICS
@@ -54,12 +55,15 @@ def test_the_recipes_the_project_served_before_are_all_rows() -> None:
 
 def test_update_training_only_where_botocore_documents_it() -> None:
     doc = _doc("CreateSolutionVersionRequest", "trainingMode")
-    assert "User-Personalization" in doc and "UPDATE" in doc
+    assert "User-Personalization" in doc
+    assert "UPDATE" in doc
     updatable = sorted(r.name for r in R.RECIPES.values() if "UPDATE" in r.training_modes)
     assert updatable == ["aws-user-personalization"]
     assert R.training_mode_error(R.RECIPE_ARN_PREFIX + "aws-user-personalization", "UPDATE") is None
     problem = R.training_mode_error(R.RECIPE_ARN_PREFIX + "aws-item-attribute-affinity", "UPDATE")
-    assert problem is not None and "aws-item-attribute-affinity" in problem and "FULL only" in problem
+    assert problem is not None
+    assert "aws-item-attribute-affinity" in problem
+    assert "FULL only" in problem
 
 
 def test_incremental_update_only_for_semantic_similarity() -> None:
@@ -106,7 +110,8 @@ def test_metric_error_lists_the_reported_metrics() -> None:
     arn = R.RECIPE_ARN_PREFIX + "aws-item-affinity"
     assert R.metric_error(arn, "hit") is None
     problem = R.metric_error(arn, "normalized_discounted_cumulative_gain_at_10")
-    assert problem is not None and "hit, recall" in problem
+    assert problem is not None
+    assert "hit, recall" in problem
 
 
 def test_customer_profiles_spells_the_segmentation_keys_like_personalize() -> None:

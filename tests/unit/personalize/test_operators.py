@@ -935,7 +935,9 @@ def test_solution_version_training_mode_is_checked_against_the_recipe_before_any
         recipe_arn=f"arn:aws:personalize:::recipe/{recipe}",
     )
     if allowed:
-        stubbed.add_response("list_solution_versions", {"solutionVersions": []}, {"solutionArn": SOLUTION_ARN})
+        stubbed.add_response(
+            "list_solution_versions", {"solutionVersions": []}, {"solutionArn": SOLUTION_ARN}
+        )
         stubbed.add_response(
             "create_solution_version",
             {"solutionVersionArn": JOB_ARN},

@@ -54,7 +54,9 @@ def _error(tmp_path: Path, mutate: Any) -> str:
     ("mutate", "key", "reason"),
     [
         pytest.param(
-            lambda d: _solution(d, RECS)["serviceConfig"].update(recipeArn="arn:aws:personalize:::recipe/aws-nope"),
+            lambda d: _solution(d, RECS)["serviceConfig"].update(
+                recipeArn="arn:aws:personalize:::recipe/aws-nope"
+            ),
             "solutions.1.serviceConfig.recipeArn",
             "unknown recipe",
             id="unknown-recipe",
@@ -68,7 +70,9 @@ def _error(tmp_path: Path, mutate: Any) -> str:
             id="legacy-recipe",
         ),
         pytest.param(
-            lambda d: _solution(d, SEGMENTS)["serviceConfig"].update(solutionVersion={"trainingMode": "UPDATE"}),
+            lambda d: _solution(d, SEGMENTS)["serviceConfig"].update(
+                solutionVersion={"trainingMode": "UPDATE"}
+            ),
             "solutions.0.serviceConfig.solutionVersion.trainingMode",
             "not available for the recipe aws-item-attribute-affinity",
             id="update-on-segmentation",
@@ -122,7 +126,9 @@ def _error(tmp_path: Path, mutate: Any) -> str:
             id="num-results-over-500",
         ),
         pytest.param(
-            lambda d: _solution(d, SEGMENTS)["batchSegmentJobs"][0]["serviceConfig"].update(numResults=5_000_001),
+            lambda d: _solution(d, SEGMENTS)["batchSegmentJobs"][0]["serviceConfig"].update(
+                numResults=5_000_001
+            ),
             "solutions.0.batchSegmentJobs.0.serviceConfig.numResults",
             "at most 5000000",
             id="segment-num-results-over-5-million",
@@ -155,7 +161,9 @@ def _error(tmp_path: Path, mutate: Any) -> str:
             "not a bucket name",
             id="bucket-as-url",
         ),
-        pytest.param(lambda d: d["pipeline"].update(bucket=""), "pipeline.bucket", "is empty", id="bucket-empty"),
+        pytest.param(
+            lambda d: d["pipeline"].update(bucket=""), "pipeline.bucket", "is empty", id="bucket-empty"
+        ),
         pytest.param(
             lambda d: d["pipeline"].update(bucket="My_Bucket"),
             "pipeline.bucket",
@@ -188,7 +196,9 @@ def _error(tmp_path: Path, mutate: Any) -> str:
         ),
     ],
 )
-def test_what_aws_rejects_config_validation_rejects(tmp_path: Path, mutate: Any, key: str, reason: str) -> None:
+def test_what_aws_rejects_config_validation_rejects(
+    tmp_path: Path, mutate: Any, key: str, reason: str
+) -> None:
     message = _error(tmp_path, mutate)
     assert f"invalid key {key}: " in message
     assert reason in message
@@ -236,6 +246,9 @@ def test_the_shipped_config_excludes_interacted_items_with_the_exported_event_ty
 
 def test_exclusion_event_types_from_the_config(tmp_path: Path) -> None:
     cfg = load_config(
-        _project(tmp_path, lambda d: d["pipeline"]["batchInference"].update(excludeInteracted={"eventTypes": ["watch"]}))
+        _project(
+            tmp_path,
+            lambda d: d["pipeline"]["batchInference"].update(excludeInteracted={"eventTypes": ["watch"]}),
+        )
     )
     assert cfg.exclusion_filter_expression() == 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")'

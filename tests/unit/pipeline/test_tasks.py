@@ -162,6 +162,8 @@ def test_import_record_full_replaces_incremental_adds(gate_env) -> None:  # type
         "2024-01-02": "r2",
     }
     record_import.function({**full, "import_partitions": {"2024-01-03": "r3"}}, state_uri=state)
-    assert json.loads(s3.objects[("b", "p/state/imports/interactions.json")])["partitions"] == {"2024-01-03": "r3"}
+    assert json.loads(s3.objects[("b", "p/state/imports/interactions.json")])["partitions"] == {
+        "2024-01-03": "r3"
+    }
     assert import_needed.function({"import_skip": None}) is True
     assert import_needed.function({"import_skip": "nothing new"}) is False

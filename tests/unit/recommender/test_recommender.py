@@ -241,7 +241,7 @@ def test_training_params(bingewatch) -> None:
 
 
 def test_filters_consider_the_100_most_recent_interactions_per_user_and_event_type() -> None:
-    """"Amazon Personalize considers up to 100 of the most recent interactions per user per event
+    """ "Amazon Personalize considers up to 100 of the most recent interactions per user per event
     type" (Filter expressions): an item the user watched before their last 100 watches is not
     excluded by an interactions filter; one of the last 100 is."""
     rows = [("me", f"i{n:03d}", 1_600_000_000 + n, "watch") for n in range(150)]
