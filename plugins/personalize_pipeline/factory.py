@@ -509,7 +509,7 @@ def _train_and_gate(
         ),
         tags=tag_list(version_cfg.tags) if version_cfg else None,
     )
-    use_baseline = baseline is not None and gate.min_baseline_ratio is not None
+    compared = baseline if gate.min_baseline_ratio is not None else None
     # Accepted: the gate succeeds and its outlet, the solution's Asset, starts the batch DAG.
     # Rejected: the gate ends skipped with the reason, and no Asset event is emitted.
     verdict = tasks.quality_gate.override(task_id=f"quality_gate_{sid}", outlets=[solution_asset])(
@@ -521,16 +521,16 @@ def _train_and_gate(
         asset_uri=solution_asset.uri,
         min_value=gate.min_value,
         popularity_version_arn=(
-            "{{ ti.xcom_pull(task_ids='" + baseline.task_id + "')['solution_version_arn'] }}"
-            if use_baseline
+            "{{ ti.xcom_pull(task_ids='" + compared.task_id + "')['solution_version_arn'] }}"
+            if compared is not None
             else None
         ),
-        min_baseline_ratio=gate.min_baseline_ratio if use_baseline else None,
+        min_baseline_ratio=gate.min_baseline_ratio if compared is not None else None,
         aws_conn_id=pipeline.awsConnId,
     )
     chain(imports, create_solution, version, verdict)
-    if use_baseline:
-        baseline >> verdict
+    if compared is not None:
+        compared >> verdict
     for each in filters:
         each >> create_solution
 
