@@ -33,8 +33,11 @@ Sources (the rows cite them by key):
   User-Personalization-v2 included, trains FULL only.
 * ``incremental``: botocore ``CreateSolutionRequest.performIncrementalUpdate``: "supported only for
   solutions that use the semantic-similarity recipe".
-* ``batch``: "Getting batch recommendations": "You can't get batch recommendations with the
-  Trending-Now or Next-Best-Action recipes"; batch segment jobs need a USER_SEGMENTATION recipe
+* ``batch``: "Getting batch recommendations and user segments": "You can't get batch recommendations
+  with the Trending-Now recipe" (https://docs.aws.amazon.com/personalize/latest/dg/recommendations-batch.html,
+  also the Trending-Now page); Next-Best-Action gets none either (the project's reference notes,
+  ``shared/reference/aws-and-mparticle-apis.md``: **not verified** against a page); batch segment jobs
+  need a USER_SEGMENTATION recipe
   (https://docs.aws.amazon.com/personalize/latest/dg/creating-batch-seg-job.html); input lines per
   recipe type: https://docs.aws.amazon.com/personalize/latest/dg/batch-data-upload.html and
   https://docs.aws.amazon.com/personalize/latest/dg/prepare-input-data-user-segment.html
