@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from personalize_logic import layout
+from personalize_logic.facts import recipes
 from personalize_logic.layout import BucketLayout, folder, split_s3
 
 
@@ -78,6 +79,7 @@ def _personalize(stack: Any, bucket: str, project: str) -> dict[str, Any]:
                 "solution_version_arn": version_arn,
                 "metrics": metrics,
                 "gate": (verdict or {}).get("verdict", {}),
+                "baseline": detail["recipeArn"].endswith("/" + recipes.BASELINE_RECIPE) and not verdict,
             }
         )
     return {"import": imports, "training": training, "dataset_group_arn": group["datasetGroupArn"]}
@@ -213,6 +215,21 @@ def collect_summary(
     return summary
 
 
+def gate_line(solution: dict[str, Any]) -> str:
+    """One solution's gate verdict, naming the metric it was judged on (it differs per recipe type)."""
+    gate = solution.get("gate") or {}
+    metrics = solution.get("metrics") or {}
+    if not gate:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(metrics.items())[:3])
+        return f"no gate verdict ({shown}){' — the gate baseline' if solution.get('baseline') else ''}"
+    ratio = gate.get("baseline_ratio")
+    versus = f", {ratio:.2f}x the Popularity-Count baseline" if isinstance(ratio, int | float) else ""
+    return (
+        f"gate on {gate.get('metric')}={gate.get('value')}{versus} — "
+        f"{'ACCEPTED' if gate.get('accepted') else 'REJECTED'}: {gate.get('reason')}"
+    )
+
+
 def print_summary(summary: dict[str, Any], report: Path) -> None:
     export = summary["export"]
     lines = [
@@ -225,14 +242,7 @@ def print_summary(summary: dict[str, Any], report: Path) -> None:
     for job in summary.get("imports", []):
         lines.append(f"import      {job['dataset']}: {job['status']} ({job['job_arn']})")
     for solution in summary["training"]:
-        metrics = solution["metrics"]
-        gate = solution.get("gate") or {}
-        lines.append(
-            f"training    {solution['solution']} ({solution['recipe']}): "
-            f"ndcg@10={metrics.get('normalized_discounted_cumulative_gain_at_10')} "
-            f"precision@10={metrics.get('precision_at_10')} coverage={metrics.get('coverage')} — "
-            f"gate {'ACCEPTED' if gate.get('accepted') else 'REJECTED'}: {gate.get('reason')}"
-        )
+        lines.append(f"training    {solution['solution']} ({solution['recipe']}): {gate_line(solution)}")
     batch = summary["batch_inference"]
     lines.append(f"recs        {batch['users']} users with recommendations → {batch['output_uri']}")
     for segment in summary["segments"]:

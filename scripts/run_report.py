@@ -94,8 +94,10 @@ TEMPLATE = r"""<!doctype html>
   {% if training %}
     {% for solution in training %}
     <h3>{{ solution.solution }} <small>({{ solution.recipe }})</small></h3>
-    <p>Quality gate: {% if solution.accepted is none %}<span class="notrun">not evaluated</span>
+    <p>Quality gate{% if solution.gate_metric %} on <code>{{ solution.gate_metric }}</code>{% endif %}:
+      {% if solution.accepted is none %}<span class="notrun">not evaluated</span>
       {% elif solution.accepted %}<span class="ok">accepted</span>{% else %}<span class="bad">rejected</span>{% endif %}
+      {% if solution.baseline_ratio %} ({{ solution.baseline_ratio }}&times; the Popularity-Count baseline){% endif %}
       {% if solution.reason %} &mdash; {{ solution.reason }}{% endif %}</p>
     {% if solution.arn %}<p>Solution version: <code>{{ solution.arn }}</code></p>{% endif %}
     {% if solution.metrics %}
@@ -439,6 +441,10 @@ def build_context(summary: Mapping[str, Any]) -> dict[str, Any]:
                 "arn": entry.get("solution_version_arn"),
                 "accepted": gate.get("accepted"),
                 "reason": gate.get("reason"),
+                "gate_metric": gate.get("metric"),
+                "baseline_ratio": _fmt(gate["baseline_ratio"])
+                if gate.get("baseline_ratio") is not None
+                else None,
                 "metrics": [(str(k), _fmt(v)) for k, v in sorted(metrics.items())],
             }
         )

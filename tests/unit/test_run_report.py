@@ -36,15 +36,26 @@ FULL: dict[str, Any] = {
             "solution": "bw_aws-item-attribute-affinity",
             "recipe": "aws-item-attribute-affinity",
             "solution_version_arn": "arn:aws:personalize:us-east-1:1:solution/bw/sv-1",
-            "metrics": {"coverage": 0.3125, "precision_at_25": 0.0421},
-            "gate": {"accepted": True, "reason": "coverage 0.3125 >= 0.1"},
+            "metrics": {"hit": 1.25, "recall": 0.18},
+            "gate": {
+                "accepted": True,
+                "reason": "hit=1.2500; first accepted version",
+                "metric": "hit",
+                "value": 1.25,
+            },
         },
         {
             "solution": "bw_user-personalization",
             "recipe": "aws-user-personalization-v2",
             "solution_version_arn": "arn:aws:personalize:us-east-1:1:solution/bw2/sv-1",
             "metrics": {"coverage": 0.2, "normalized_discounted_cumulative_gain_at_10": 0.11},
-            "gate": {"accepted": False, "reason": "ndcg below baseline"},
+            "gate": {
+                "accepted": False,
+                "reason": "ndcg below baseline",
+                "metric": "normalized_discounted_cumulative_gain_at_10",
+                "value": 0.11,
+                "baseline_ratio": 0.55,
+            },
         },
     ],
     "batch_inference": {
@@ -109,8 +120,8 @@ def test_full_summary(tmp_path: Path) -> None:
         "seg-action-1",
         "bw_aws-item-attribute-affinity",
         "aws-item-attribute-affinity",
-        "0.3125",
-        "coverage 0.3125 &gt;= 0.1",
+        "1.25",
+        "hit=1.2500; first accepted version",
         "accepted",
         "rejected",
         "ndcg below baseline",
@@ -178,3 +189,23 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(summary_path), str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     assert len(IMG_RE.findall(out.read_text(encoding="utf-8"))) == 3
+
+
+def test_the_gate_verdicts_name_the_metric_per_solution(tmp_path: Path) -> None:
+    """Segmentation solutions are gated on hit, item solutions on NDCG: the report says which."""
+    html = _render(tmp_path, copy.deepcopy(FULL))
+    assert "Quality gate on <code>hit</code>" in html
+    assert "Quality gate on <code>normalized_discounted_cumulative_gain_at_10</code>" in html
+    assert "0.55&times; the Popularity-Count baseline" in html
+
+
+def test_the_demo_summary_names_the_gate_metric_per_solution() -> None:
+    from scripts.demo_summary import gate_line
+
+    segments, recs = FULL["training"]
+    assert gate_line(segments).startswith("gate on hit=1.25 — ACCEPTED: hit=1.2500")
+    assert gate_line(recs).startswith(
+        "gate on normalized_discounted_cumulative_gain_at_10=0.11, 0.55x the Popularity-Count baseline — REJECTED"
+    )
+    baseline = {"metrics": {"coverage": 0.1}, "gate": {}, "baseline": True}
+    assert gate_line(baseline) == "no gate verdict (coverage=0.1) — the gate baseline"
