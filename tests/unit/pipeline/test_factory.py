@@ -166,3 +166,23 @@ def test_stages_select_their_dags_and_an_unknown_stage_is_an_error() -> None:
     assert [d.dag_id for d in build_project_dags(CONFIG, stages=("train",))] == ["bingewatch_train"]
     with pytest.raises(ValueError, match="unknown stage"):
         build_project_dags(CONFIG, stages=("training",))
+
+
+def test_batch_inference_excludes_interacted_items_through_a_filter(dags: dict) -> None:
+    """The shipped config's excludeInteracted: a filter created if missing, passed as filterArn."""
+    batch = dags["bingewatch_batch"]
+    flt = batch.get_task("filter_exclude_interacted")
+    assert flt.name == "bingewatch-exclude-interacted"
+    assert flt.filter_expression.startswith('EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase"')
+    job = batch.get_task("batch_inference_bw_user_personalization")
+    assert "filter_exclude_interacted" in job.upstream_task_ids
+    assert getattr(job.filter_arn, "operator", None) is flt
+    segments = batch.get_task("batch_segment_bw_aws_item_attribute_affinity")
+    assert segments.filter_arn is None  # an item filter: batch segment jobs take UserID filters only
+
+
+def test_train_params_offer_what_the_recipes_and_jobs_allow(dags: dict) -> None:
+    params = dags["bingewatch_train"].params
+    # batch segment jobs use FULL bulk data only, and no solution here takes UPDATE (v2, segmentation)
+    assert params.get_param("import_mode").schema["enum"] == ["FULL"]
+    assert params.get_param("training_mode").schema["enum"] == ["CONFIG", "FULL"]
