@@ -7,6 +7,8 @@ in the stack itself: S3, the Personalize, Pinpoint and mParticle emulators.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -51,10 +53,22 @@ def test_backfill_exported_every_interval_exactly_once(airflow_pipeline: dict) -
 
 def test_training_passed_the_gate_for_every_solution(airflow_pipeline: dict) -> None:
     training = {t["solution"]: t for t in airflow_pipeline["summary"]["training"]}
-    assert set(training) == {"bw_aws-item-attribute-affinity", "bw_user-personalization"}
-    for solution in training.values():
-        assert solution["gate"]["accepted"] is True, solution
-        assert 0 < solution["metrics"]["coverage"] <= 1
+    assert set(training) == {
+        "bw_aws-item-attribute-affinity",
+        "bw_user-personalization",
+        "bingewatch-popularity-baseline",
+    }
+    # each solution is gated on its recipe type's metric; the item solution also against the
+    # Popularity-Count baseline trained in the same run
+    segments, recs = training["bw_aws-item-attribute-affinity"], training["bw_user-personalization"]
+    assert segments["gate"]["accepted"] is True, segments
+    assert segments["gate"]["metric"] == "hit"
+    assert set(segments["metrics"]) == {"hit", "recall"}
+    assert recs["gate"]["accepted"] is True, recs
+    assert recs["gate"]["metric"] == "normalized_discounted_cumulative_gain_at_10"
+    assert recs["gate"]["baseline_ratio"] >= 0.2
+    assert 0 < recs["metrics"]["coverage"] <= 1
+    assert training["bingewatch-popularity-baseline"]["baseline"] is True
 
 
 def test_pinpoint_segment_has_the_expected_size(airflow_pipeline: dict) -> None:
@@ -82,6 +96,20 @@ def test_mparticle_profiles_carry_the_recommendations(airflow_pipeline: dict) ->
         mpid = line["input"]["userId"]
         profile = requests.get(f"{base}/_emulator/profiles/{mpid}", timeout=10).json()
         assert profile["user_attributes"]["product_recs"] == line["output"]["recommendedItems"]
+    # the shipped config's exclusion filter: nothing a user already interacted with comes back
+    s3 = stack.client("s3")
+    seen: dict[str, set[str]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=seeded["bucket"], Prefix="bingewatch/snapshots/"
+    ):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(".csv"):
+                body = s3.get_object(Bucket=seeded["bucket"], Key=obj["Key"])["Body"].read().decode()
+                for row in csv.DictReader(io.StringIO(body)):
+                    seen.setdefault(row["USER_ID"], set()).add(row["ITEM_ID"])
+    assert seen
+    for line in lines:
+        assert not set(line["output"]["recommendedItems"]) & seen.get(line["input"]["userId"], set())
     stats = requests.get(f"{base}/_emulator/stats", timeout=10).json()
     assert json.dumps(stats)  # the stats endpoint answers; duplicates are checked below
     assert airflow_pipeline["summary"]["mparticle"]["users_uploaded"] == 100

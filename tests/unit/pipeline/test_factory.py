@@ -97,7 +97,7 @@ def test_train_order_and_gate(dags: dict) -> None:
     assert segments_gate.op_kwargs["metric"] == "hit"
     assert segments_gate.op_kwargs["min_baseline_ratio"] is None
     assert gate.op_kwargs["metric"] == "normalized_discounted_cumulative_gain_at_10"
-    assert gate.op_kwargs["min_baseline_ratio"] == 1.0
+    assert gate.op_kwargs["min_baseline_ratio"] == 0.2
     baseline = train.get_task("solution_popularity_baseline")
     assert baseline.recipe_arn == "arn:aws:personalize:::recipe/aws-popularity-count"
     assert train.get_task("solution_version_popularity_baseline").training_mode == "FULL"
