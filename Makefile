@@ -71,12 +71,12 @@ test: venv browser lint typecheck
 	  if($$(i+1)~/^skipped/)s+=$$i}} END{printf "tests: %d passed, %d failed, %d skipped\n", p, f, s}' build/tier-times.txt
 
 test-newest: venv
-	.ci/tier "unit + DAG integrity" $(BIN)/python tests/unit tests/dags $(PYTEST_ARGS)
+	.ci/tier "unit + contract + DAG integrity" $(BIN)/python tests/unit tests/contract tests/dags $(PYTEST_ARGS)
 	.ci/tier "integration" $(BIN)/python tests/integration $(PYTEST_ARGS)
 	.ci/tier "end-to-end" $(BIN)/python tests/e2e $(PYTEST_ARGS)
 
 test-oldest: venv-oldest
-	.ci/tier "unit + DAG integrity" $(OLDEST_BIN)/python tests/unit tests/dags $(PYTEST_ARGS)
+	.ci/tier "unit + contract + DAG integrity" $(OLDEST_BIN)/python tests/unit tests/contract tests/dags $(PYTEST_ARGS)
 	.ci/tier "integration" $(OLDEST_BIN)/python tests/integration $(PYTEST_ARGS)
 
 test-fast: venv
