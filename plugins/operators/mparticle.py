@@ -195,7 +195,7 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
         if not pending:
             return
         part = state["dead_letter_parts"]
-        # ASCII escapes: a user id may hold a lone surrogate (a "\\ud800" escape), which UTF-8 cannot encode
+        # ASCII escapes: a user id may hold a lone surrogate (a JSON "\ud800" escape), which UTF-8 cannot encode
         body = "".join(json.dumps(record) + "\n" for record in pending)
         self._put(
             layout.dead_letter_part_uri(dead_letter_prefix, part), body.encode(), "application/x-ndjson"
