@@ -31,8 +31,8 @@ import io
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, Any
 
 from personalize_logic.facts import personalize_data_rules as rules
