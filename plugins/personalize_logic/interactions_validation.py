@@ -37,9 +37,13 @@ from typing import IO, Any
 
 from personalize_logic.facts import personalize_data_rules as rules
 from personalize_logic.facts.personalize_data_rules import SchemaField
-from personalize_logic.line_blocks import LineBlocks
+from personalize_logic.line_blocks import LineBlocks, LongLine
 
 READ_BYTES = 1 << 20
+# A line longer than this is an error of its own and is not read into memory. Far above any valid
+# row: the csv module refuses fields over 131072 characters, and the longest Personalize value (an
+# Items textual field) is 20,000 characters.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 def parse_schema(schema: Mapping[str, Any] | str) -> list[SchemaField]:
@@ -147,6 +151,7 @@ class CsvValidator:
         self._users: dict[str, int] = {}
         self._columns: set[str] = set()
         self._line = 0
+        self._skip: set[int] = set()  # lines already reported as unreadable
 
     def _error(self, file: str | None, line: int | None, fld: str | None, message: str) -> None:
         self.report.error_count += 1
@@ -177,9 +182,14 @@ class CsvValidator:
         yielded with the bad bytes replaced, so the following lines keep their numbers.
         """
         yielded = 0
-        blocks = LineBlocks(iter(partial(raw.read, READ_BYTES), b""))
+        blocks = LineBlocks(iter(partial(raw.read, READ_BYTES), b""), MAX_LINE_BYTES)
         for lines in blocks:
-            block = b"\n".join(lines) + b"\n"  # LineBlocks without a bound yields lists only
+            if isinstance(lines, LongLine):
+                yielded += 1
+                self._long_line(name, yielded, lines)
+                yield "\n"  # keeps the numbering; the row it makes is not reported again
+                continue
+            block = b"\n".join(lines) + b"\n"
             try:
                 text = block.decode(rules.CSV_ENCODING)
             except UnicodeDecodeError:
@@ -187,12 +197,18 @@ class CsvValidator:
             for line in io.StringIO(text, newline=""):
                 yielded += 1
                 yield line
-        if blocks.tail:
+        if blocks.tail_long is not None:
+            self._long_line(name, yielded + 1, blocks.tail_long)
+        elif blocks.tail:
             try:
                 text = blocks.tail.decode(rules.CSV_ENCODING)
             except UnicodeDecodeError:
                 text = self._decode_by_line(name, [blocks.tail], yielded)[:-1]
             yield from io.StringIO(text, newline="")
+
+    def _long_line(self, name: str, line_no: int, line: LongLine) -> None:
+        self._skip.add(line_no)
+        self._error(name, line_no, None, f"line of {line.size} bytes (more than {MAX_LINE_BYTES}): not read")
 
     def _decode_by_line(self, name: str, lines: list[bytes], before: int) -> str:
         """``lines`` decoded one by one; each that is not UTF-8 is an error naming its line."""
@@ -206,6 +222,7 @@ class CsvValidator:
                     name, number + 1, None, f"not UTF-8 ({exc.reason} at byte {exc.start} of the line)"
                 )
                 text = line.decode(rules.CSV_ENCODING, "replace")
+                self._skip.add(number + 1)  # the bad bytes are reported; the row is not checked again
             out.append(text + "\n")
             number += text.count("\r") - text.endswith("\r") + 1  # a bare CR ends a line too
         return "".join(out)
@@ -234,6 +251,7 @@ class CsvValidator:
         rep = self.report
         rep.files += 1
         self._line = 1
+        self._skip = set()  # per file (the generator of ``lines`` fills it as it reads)
         first = next(lines, "")
         if not first:
             self._error(name, 1, None, "file is empty (expected a header row)")
@@ -257,6 +275,8 @@ class CsvValidator:
                 break
             except csv.Error as exc:
                 self._error(name, line_no, None, f"not a CSV row: {exc}")
+                continue
+            if line_no in self._skip:
                 continue
             if len(row) != width:
                 if not row:
