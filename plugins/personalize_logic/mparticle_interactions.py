@@ -54,8 +54,10 @@ Decisions:
   currency sign, no decimal comma) is read as that number, exactly as if it had been sent unquoted
   (the same CSV text); any other string (``"$19.99"``, ``"19,99"``, ``"١٩"``, ``"NaN"``) quarantines
   the row as ``invalid_event_value``, because guessing a number could change the value. A product
-  without the field gets an empty EVENT_VALUE, so the schema's EVENT_VALUE must be nullable
-  (checked when the config loads: ``project_config.check_schema_matches_export``).
+  without the field gets an empty EVENT_VALUE when the schema's EVENT_VALUE is nullable, and is
+  quarantined as ``missing_event_value`` when it is not (``event_value_required``; the generated
+  DAGs set it from the schema, ``project_config.mparticle_export_options``): an empty value in a
+  required column would fail the whole import.
 * Invalid UTF-8: the line is decoded with ``surrogateescape`` so the rest of the batch survives;
   a value carrying undecodable bytes (or a lone UTF-16 surrogate escape such as ``"\\ud800"``,
   which UTF-8 cannot encode) that would reach the CSV is quarantined (``invalid_utf8``).
@@ -183,6 +185,7 @@ class MParticleExportConfig:
     user_id_source: str = "mpid"
     item_id_fields: tuple[str, ...] = ("id", "sku")
     event_value_field: str | None = "price"
+    event_value_required: bool = False  # True: a product without the field is quarantined, not written empty
     include_session_id: bool = False
     seconds_timestamps: str = "quarantine"
     max_document_bytes: int = 256 * 1024 * 1024  # also the longest NDJSON line held in memory
@@ -229,6 +232,7 @@ class ExportStats:
     events_used: int = 0
     events_batch_timestamp: int = 0
     events_beyond_lateness: int = 0
+    late_events: int = 0  # events_used from files the caller read as late (set by the caller)
     products_seen: int = 0
     rows_written: int = 0
     rows_quarantined: int = 0
@@ -394,6 +398,17 @@ def _format_value(value: Any) -> str:
     raise _Quarantine("EVENT_VALUE", "invalid_event_value", f"expected a number, got {t.__name__}", value)
 
 
+def _format_required_value(value: Any) -> str:
+    """EVENT_VALUE text when the schema's EVENT_VALUE is not nullable: a missing value is quarantined."""
+    if value is None:
+        raise _Quarantine(
+            "EVENT_VALUE",
+            "missing_event_value",
+            "the schema's EVENT_VALUE is required and the product has none",
+        )
+    return _format_value(value)
+
+
 def _number_text(text: str) -> str:
     """A string EVENT_VALUE holding a JSON number: the text that number would have been written as."""
     if len(text) <= 400 and _JSON_NUMBER.fullmatch(text):
@@ -503,6 +518,7 @@ class MParticleInteractionsExporter:
         self._actions = config.actions
         self._id_fields = config.item_id_fields
         self._value_field = config.event_value_field
+        self._format_value = _format_required_value if config.event_value_required else _format_value
         self._with_session = config.include_session_id
 
     # -- public -----------------------------------------------------------------------------
@@ -897,6 +913,7 @@ class MParticleInteractionsExporter:
             user_id, user_error = "", exc
         used_event = self._used_event
         id_fields, value_field, with_session = self._id_fields, self._value_field, self._with_session
+        format_value = self._format_value
         rows = self._rows
         batch_ts = batch.timestamp_unixtime_ms
         for ei, ev in enumerate(events):
@@ -941,7 +958,7 @@ class MParticleInteractionsExporter:
                     if value_field is None:
                         row: tuple[str, ...] = (user_id, item_id, action, ts)
                     else:
-                        row = (user_id, item_id, action, ts, _format_value(getattr(product, value_field)))
+                        row = (user_id, item_id, action, ts, format_value(getattr(product, value_field)))
                     if with_session:
                         row = (*row, session)
                 except _Quarantine as exc:
