@@ -699,7 +699,8 @@ def _read_json(path: Path) -> Any:
             "save the file as UTF-8"
         ) from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        where = _lone_surrogate(value)
     except _DuplicateKey as exc:
         raise ConfigError(
             f"{path}: invalid key {exc.args[0]}: given twice in one object (JSON would keep only the last)"
@@ -712,6 +713,36 @@ def _read_json(path: Path) -> Any:
         raise ConfigError(f"{path}: not a config: JSON nested deeper than the parser can follow") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    if where is not None:
+        raise ConfigError(
+            f"{path}: invalid key {where or '<root>'}: holds a lone UTF-16 surrogate escape (such as "
+            "\\ud800), which is not text"
+        )
+    return value
+
+
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """The dotted key whose name or string value holds a lone surrogate, else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for key, child in value.items():
+            dotted = f"{where}.{key}" if where else key
+            if _lone_surrogate(key) is not None:
+                return dotted.encode("utf-8", "backslashreplace").decode()
+            found = _lone_surrogate(child, dotted)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found = _lone_surrogate(child, f"{where}.{index}" if where else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def _dataset_group_name(raw: dict[str, Any], default: str) -> str:
