@@ -93,18 +93,22 @@ class LineBlocks:
                     skipped = _head(parts)
                     parts = []
                 continue
-            if not parts:
-                buf = chunk
-            elif len(parts) == 1:
-                buf = parts[0] + chunk
-            else:  # a line longer than a chunk ends here: joined once
-                parts.append(chunk)
-                buf = b"".join(parts)
-            lines = buf.split(b"\n")
-            rest = lines.pop()
+            if len(parts) > 1:  # a line longer than a chunk ends here: joined once, never re-split
+                end = chunk.find(b"\n")
+                parts.append(chunk[:end])
+                long_line = b"".join(parts)
+                lines = chunk[end + 1 :].split(b"\n")
+                rest = lines.pop()
+                lines.insert(0, long_line)
+                longest = max(len(long_line), size + len(chunk) - len(long_line))
+            else:
+                buf = parts[0] + chunk if parts else chunk
+                lines = buf.split(b"\n")
+                rest = lines.pop()
+                longest = len(buf)
             parts = [rest] if rest else []
             size = len(rest)
-            if limit is not None and len(buf) > limit:
+            if limit is not None and longest > limit:
                 yield from _bounded(lines, limit)
             else:
                 yield lines
