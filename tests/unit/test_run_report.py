@@ -23,6 +23,9 @@ FULL: dict[str, Any] = {
         "rows": 1500,
         "quarantined": 7,
         "out_of_interval": 3,
+        "late_events": 5,
+        "late_events_by_interval": {"2026-09-01": 0, "2026-09-02": 5},
+        "events_beyond_lateness": 2,
         "partitions_uri": "s3://demo-bucket/bw/interactions/",
     },
     "import": {
@@ -178,3 +181,11 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(summary_path), str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     assert len(IMG_RE.findall(out.read_text(encoding="utf-8"))) == 3
+
+
+def test_late_events_are_shown_per_interval(tmp_path: Path) -> None:
+    html = render_report(FULL, tmp_path / "report.html").read_text()
+    assert "late events (landed after their day, exported)" in html
+    assert "2026-09-02: 5" in html
+    assert "2026-09-01: 0" not in html  # intervals without late events are not listed
+    assert "events beyond the lateness window" in html
