@@ -24,11 +24,13 @@ transports while reusing maintained code; the subclass only points ``s3_key`` at
 Partition semantics (see ``personalize_logic.partitions``; keys: ``personalize_logic.layout``): each
 attempt writes its own ``run=<run id>.try<N>/`` folder, and one PUT of ``dt=<ds>/_manifest.json`` publishes it, so
 re-runs and backfills replace exactly their interval atomically and never overwrite an older
-run's files. The mParticle exporter reads the ``source_prefixes`` you give it (templated; for
-late-arriving data pass the next day's folder too, e.g. ``dt={{ ds }}`` and
-``dt={{ macros.ds_add(ds, 1) }}``) and keeps only events whose own timestamp is inside
-``[data_interval_start, data_interval_end)``, so the output of an interval is deterministic once
-its source folders are complete. An interval without events is not an error: the partition then
+run's files. The mParticle exporter reads the ``source_prefixes`` you give it (templated: the
+interval's own landing folder, e.g. ``dt={{ ds }}``) and the ``late_source_prefixes`` (the later
+folders its events may still land in, e.g. ``dt={{ macros.ds_add(ds, 1) }}``; the generated DAGs
+read ``pipeline.export.mparticle.latenessDays`` of them) and keeps only events whose own timestamp
+is inside ``[data_interval_start, data_interval_end)``, so the output of an interval is
+deterministic once its source folders are complete. Events found in the later folders are counted
+as late, per interval. An interval without events is not an error: the partition then
 holds one header-only CSV part, the manifest says ``rows: 0`` and the snapshot skips it.
 """
 
@@ -264,7 +266,8 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         interval_ms = _parse_instant(self.interval_start), _parse_instant(self.interval_end)
         key = layout.attempt_key_from_context(context)
         own = self._source_keys(source_bucket, self.source_prefixes)
-        late = [k for k in self._source_keys(source_bucket, self.late_source_prefixes) if k not in set(own)]
+        own_keys = set(own)
+        late = [k for k in self._source_keys(source_bucket, self.late_source_prefixes) if k not in own_keys]
         keys = own + late
         self.log.info(
             "Exporting %s mParticle file(s) from bucket %s, prefixes %s (and %s for late events) for [%s, %s) "
