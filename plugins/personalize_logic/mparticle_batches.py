@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from personalize_logic.batch_output import OutputRecord, TooLongLine, parse_line
+from personalize_logic.text import is_text
 
 MAX_BATCHES_PER_REQUEST = 100
 MAX_BATCH_BYTES = 128 * 1024
@@ -266,7 +267,7 @@ class BatchBuilder:
                     ),
                 )
             return user_id, '"mpid":' + str(mpid), None
-        if not _is_utf8_text(user_id):
+        if not is_text(user_id):
             return (
                 user_id,
                 None,
@@ -445,14 +446,6 @@ class BatchBuilder:
 
 # A JSON string of 1..512 printable ASCII characters without escapes (its text is its value).
 _ITEM = rb'"[\x20\x21\x23-\x5b\x5d-\x7e]{1,%d}"' % MAX_LIST_ENTRY_CHARS
-
-
-def _is_utf8_text(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _sort_items(items: list[Any]) -> tuple[list[str], int, list[str]]:

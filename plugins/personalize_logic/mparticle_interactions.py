@@ -109,6 +109,7 @@ from typing import IO, Any
 import msgspec
 
 from personalize_logic.line_blocks import LineBlocks, LongLine
+from personalize_logic.text import is_text
 
 DEFAULT_ACTIONS = frozenset({"purchase", "view_detail", "add_to_cart", "add_to_wishlist"})
 MAX_ID_CHARS = 256
@@ -291,14 +292,6 @@ def _snippet(raw: bytes | str) -> str:
     return raw[:SNIPPET_CHARS]
 
 
-def _has_surrogates(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _printable(text: str) -> str:
     """``text`` as valid UTF-8 text: undecodable bytes as ``\\xNN``, lone surrogates as ``\\uNNNN``."""
     try:
@@ -347,7 +340,7 @@ def clean_id(value: Any, field: str) -> str:
             raise _Quarantine(field, "id_too_long", f"{len(value)} characters > {MAX_ID_CHARS}", value)
         if "\n" in value or "\r" in value:
             raise _Quarantine(field, "newline_in_id", "Personalize needs one record per line", value)
-        if _has_surrogates(value):
+        if not is_text(value):
             raise _Quarantine(
                 field, "invalid_utf8", "value contains bytes that are not UTF-8 or a lone surrogate", value
             )

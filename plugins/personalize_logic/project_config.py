@@ -60,6 +60,8 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 from msgspec import Meta, Struct, field
 
+from personalize_logic.text import is_text
+
 RECIPE_PREFIX = "arn:aws:personalize:::recipe/"
 USER_SEGMENTATION_RECIPES = ("aws-item-affinity", "aws-item-attribute-affinity")
 SIDE_CAR_SUFFIX = ".pipeline.json"
@@ -724,11 +726,7 @@ def _read_json(path: Path) -> Any:
 def _lone_surrogate(value: Any, where: str = "") -> str | None:
     """The dotted key whose name or string value holds a lone surrogate, else None."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where
-        return None
+        return None if is_text(value) else where
     if isinstance(value, dict):
         for key, child in value.items():
             dotted = f"{where}.{key}" if where else key

@@ -34,6 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from personalize_logic.text import is_text
+
 PINPOINT_MAX_IMPORT_BYTES = 1_000_000_000
 """Pinpoint imports at most 1 GB per import job (quotas page)."""
 
@@ -169,11 +171,7 @@ def parse_segment_line(text: str | bytes, line_number: int, source: str = "<inpu
 def _id_text(value: Any) -> str | None:
     """An id as written (a string that is valid text, or a JSON integer's decimal text), else None."""
     if type(value) is str:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate escape: not text any file can hold
-            return None
-        return value
+        return value if is_text(value) else None  # a lone surrogate escape: no file can hold it
     if type(value) is int:
         return str(value)
     return None

@@ -11,12 +11,10 @@ key; the valid project's DAGs are all there and none is in a file with an import
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.dags.test_dag_integrity import parse_folder
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "corpus" / "config"
@@ -32,18 +30,7 @@ def _check_error(result: dict) -> str:
 
 
 def parse_with_configs(config_dir: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=f"{REPO / 'plugins'}:{REPO}", AP_CONFIG_DIR=str(config_dir))
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.dags.parse_guard", str(REPO / "dags")],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return parse_folder(REPO / "dags", config_dir)
 
 
 def test_a_broken_config_is_its_own_import_error_and_the_other_projects_stay(tmp_path: Path) -> None:

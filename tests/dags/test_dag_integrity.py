@@ -23,8 +23,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @cache
-def parse_folder(folder: Path) -> dict:
+def parse_folder(folder: Path, config_dir: Path | None = None) -> dict:
+    """Parse ``folder`` in a fresh interpreter; ``config_dir``: the project configs it reads (AP_CONFIG_DIR)."""
     env = dict(os.environ, PYTHONPATH=f"{REPO / 'plugins'}:{REPO}")
+    if config_dir is not None:
+        env["AP_CONFIG_DIR"] = str(config_dir)
     proc = subprocess.run(
         [sys.executable, "-m", "tests.dags.parse_guard", str(folder)],
         capture_output=True,

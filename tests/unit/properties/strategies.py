@@ -15,6 +15,18 @@ HOSTILE_TEXT = [
     'say "hi"', "\ufeffid", "nul\x00", "😀", "é", "-0", "007", "1e3", "NaN", "Infinity", "$5", "19,99",
     "19.99", " 1", "1 ", "0x1F", "1_000",
 ]  # fmt: skip
+#: The interactions schema the export writes for (EVENT_VALUE nullable), as the validator reads it.
+INTERACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "Interactions",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "EVENT_TYPE", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_VALUE", "type": ["null", "float"]},
+    ],
+}
 HOSTILE_INTS = [0, 1, -1, 2**53 + 1, -(2**63), 2**63 - 1, 2**63, -(2**63) - 1, 10**40, 10**400]
 
 

@@ -25,17 +25,7 @@ from tests.unit.properties import strategies as hs
 
 ACTIONS = ["purchase", "view_detail", "add_to_cart", "add_to_wishlist", "refund"]
 TS = 1_704_070_800_000
-SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"]},
-    ],
-}
+SCHEMA = hs.INTERACTIONS_SCHEMA
 CLEAN = "<clean id>"  # placeholder the test replaces with a unique id per product
 
 

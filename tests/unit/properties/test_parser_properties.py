@@ -23,17 +23,7 @@ from personalize_logic.line_blocks import LineBlocks, LongLine
 from personalize_logic.segments import iter_segment_lines, parse_segment_line
 from tests.unit.properties import strategies as hs
 
-SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"]},
-    ],
-}
+SCHEMA = hs.INTERACTIONS_SCHEMA
 cuts = st.lists(st.integers(0, 10**7), max_size=8)
 
 
