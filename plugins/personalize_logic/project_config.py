@@ -775,7 +775,8 @@ def load_config(path: str | Path) -> ProjectConfig:
             merged = _merge(raw, extra, sidecar)
         except RecursionError:
             raise ConfigError(f"{sidecar}: not a config: objects nested too deeply to merge") from None
-        merged = copy.deepcopy(merged)  # validation fills in defaults; _origin reads the files as written
+        if "tags" in merged:  # _copy_root_tags writes into nested blocks; _origin reads the files as written
+            merged = copy.deepcopy(merged)
     else:
         sidecar, merged = None, raw
     try:
