@@ -3,7 +3,7 @@ Build the Amazon MWAA artefacts (``make dist``): what to upload to the environme
 
 ``build/dist/`` after a run::
 
-    dags/                   -> s3://<bucket>/dags/            the four DAG files
+    dags/                   -> s3://<bucket>/dags/            the DAG files
       .airflowignore                                          keeps the dag-processor out of include/
       include/config|sql|schemas                              read at parse and run time (AP_INCLUDE_DIR)
     plugins.zip             -> s3://<bucket>/plugins.zip      hooks/ operators/ sensors/ triggers/ waiters/

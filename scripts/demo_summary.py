@@ -34,18 +34,24 @@ def _export(s3: Any, bucket: str, project: str) -> dict[str, Any]:
     root = layout.dataset_root_prefix(project, "interactions")
     # the partition pointers, not the run folders' copies
     manifests = [k for k in _keys(s3, bucket, root) if layout.is_manifest_key(k, project, "interactions")]
-    rows = quarantined = out_of_interval = 0
+    rows = quarantined = out_of_interval = beyond = 0
+    late: dict[str, int] = {}
     for key in manifests:
         manifest = _s3_json(s3, bucket, key) or {}
         rows += int(manifest.get("rows") or 0)
         stats = manifest.get("stats") or {}
         quarantined += int((manifest.get("quarantine") or {}).get("records") or stats.get("quarantined") or 0)
-        out_of_interval += int(stats.get("out_of_interval_rows") or stats.get("out_of_interval") or 0)
+        out_of_interval += int(stats.get("rows_out_of_interval") or 0)
+        late[str(manifest.get("partition"))] = int(stats.get("late_events") or 0)
+        beyond += int(stats.get("events_beyond_lateness") or 0)
     return {
         "intervals": len(manifests),
         "rows": rows,
         "quarantined": quarantined,
         "out_of_interval": out_of_interval,
+        "late_events": sum(late.values()),
+        "late_events_by_interval": dict(sorted(late.items())),
+        "events_beyond_lateness": beyond,
         "partitions_uri": folder(BucketLayout(bucket, project).dataset_root_uri("interactions")),
     }
 
@@ -237,7 +243,8 @@ def print_summary(summary: dict[str, Any], report: Path) -> None:
         "=== airflow-personalize demo: what happened ===",
         f"airflow     Apache Airflow {summary['airflow'].get('version')} at {summary['airflow'].get('url')}",
         f"export      {export['rows']} interactions in {export['intervals']} daily partitions "
-        f"({export['quarantined']} quarantined) → {export['partitions_uri']}",
+        f"({export['quarantined']} quarantined, {export['late_events']} late events exported, "
+        f"{export['events_beyond_lateness']} beyond the lateness window) → {export['partitions_uri']}",
     ]
     for job in summary.get("imports", []):
         lines.append(f"import      {job['dataset']}: {job['status']} ({job['job_arn']})")

@@ -320,6 +320,14 @@ def plot_score_distribution(scores: list[float]) -> str | None:
 # ------------------------------------------------------------------------------------ the page
 
 
+def _per_interval(counts: Any) -> str | None:
+    """``{"2026-09-01": 3, ...}`` as ``2026-09-01: 3, ...`` (the intervals with late events; None if none ran)."""
+    if not isinstance(counts, Mapping) or not counts:
+        return None
+    shown = [f"{day}: {count}" for day, count in counts.items() if count]
+    return ", ".join(shown) if shown else "none"
+
+
 def _stages(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     export = _section(summary, "export")
     imp = _section(summary, "import")
@@ -348,6 +356,9 @@ def _stages(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
                 ("rows", export.get("rows")),
                 ("quarantined", export.get("quarantined")),
                 ("out of interval", export.get("out_of_interval")),
+                ("late events (landed after their day, exported)", export.get("late_events")),
+                ("late events per interval", _per_interval(export.get("late_events_by_interval"))),
+                ("events beyond the lateness window", export.get("events_beyond_lateness")),
                 ("partitions", export.get("partitions_uri")),
             ],
         ),

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -74,12 +74,46 @@ class Faults:
     retry_after_s: int | None = 1
 
     def update(self, **changes: Any) -> None:
+        """
+        Set knobs, all or none: an unknown knob or a value of the wrong type or range is a
+        ``ValueError`` naming the knob (``POST /_emulator/faults`` answers it as a 400), and no knob
+        changes, so a bad request can never leave the emulator failing every call.
+        """
         names = {f.name for f in fields(self)}
         unknown = set(changes) - names
         if unknown:
             raise ValueError(f"unknown fault knobs: {sorted(unknown)}")
-        for name, value in changes.items():
+        checked = {name: _check_knob(name, value) for name, value in changes.items()}
+        for name, value in checked.items():
             setattr(self, name, value)
+
+
+# Each knob's rule: (accepts None, accepts a float, lowest, highest, what the error says it wants).
+_KNOBS: dict[str, tuple[bool, bool, float, float, str]] = {
+    "status_429_storm_requests": (False, False, 0, 1_000_000, "a count of requests (integer, 0..1000000)"),
+    "status_5xx_requests": (False, False, 0, 1_000_000, "a count of requests (integer, 0..1000000)"),
+    "status_5xx_after_accept_requests": (
+        False,
+        False,
+        0,
+        1_000_000,
+        "a count of requests (integer, 0..1000000)",
+    ),
+    "status_5xx_code": (False, False, 500, 599, "an HTTP status code 500..599"),
+    "latency_ms": (False, True, 0, 60_000, "milliseconds (a number, 0..60000)"),
+    "retry_after_s": (True, False, 0, 3600, "seconds (integer, 0..3600) or null"),
+}
+
+
+def _check_knob(name: str, value: Any) -> Any:
+    """``value`` if it suits knob ``name``, else ``ValueError`` naming the knob and what it takes."""
+    nullable, real, low, high, wanted = _KNOBS[name]
+    if value is None and nullable:
+        return None
+    kinds = (int, float) if real else (int,)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        raise ValueError(f"fault knob {name}: expected {wanted}, got {json.dumps(value)[:40]}")
+    return value
 
 
 class TokenBucket:
@@ -165,6 +199,8 @@ class MParticleEmulator:
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
             response = getattr(self, f"_on_{endpoint}")(request, **args)
+        except BadRequest as exc:
+            response = _error(400, "INVALID_JSON", str(exc.description))
         except HTTPException as exc:
             response = exc.get_response(environ)  # type: ignore[assignment]
         return response(environ, start_response)
@@ -200,14 +236,19 @@ class MParticleEmulator:
     # ------------------------------------------------------------------ admin endpoints
     def _on_faults(self, request: Request) -> Response:
         if request.method == "POST":
+            changes = _json_body(request)
+            if not isinstance(changes, dict):
+                return _error(400, "INVALID_FAULTS", "the body must be a JSON object of fault knobs")
             try:
-                self.faults.update(**(request.get_json(force=True) or {}))
-            except (ValueError, TypeError) as exc:
+                self.faults.update(**changes)
+            except ValueError as exc:
                 return _error(400, "INVALID_FAULTS", str(exc))
         return _json(asdict(self.faults))
 
     def _on_reset(self, request: Request) -> Response:
-        body = request.get_json(force=True, silent=True) or {}
+        body = _json_body(request) if request.get_data(cache=True) else {}
+        if not isinstance(body, dict):
+            return _error(400, "INVALID_BODY", 'the body must be a JSON object such as {"keep_data": true}')
         self.reset(data=not body.get("keep_data", False))
         return _json({"reset": True})
 
@@ -215,7 +256,10 @@ class MParticleEmulator:
         return _json(self.stats())
 
     def _on_event_log(self, request: Request) -> Response:
-        return _json({"events": self.events(int(request.args.get("limit", 100)))})
+        limit = request.args.get("limit", "100")
+        if not limit.isdigit() or not 0 < int(limit) <= 10_000:
+            return _error(400, "INVALID_LIMIT", f"limit must be an integer 1..10000, got {limit[:20]!r}")
+        return _json({"events": self.events(int(limit))})
 
     def _on_profile(self, request: Request, identity: str) -> Response:
         profile = self.profile(identity)
@@ -300,8 +344,12 @@ class MParticleEmulator:
             )
         try:
             payload = json.loads(raw)
-        except ValueError as exc:
-            return _error(400, "INVALID_JSON", f"the body is not JSON: {exc}")
+            # a lone surrogate escape ("\\ud800") is JSON but not text: no profile store can hold it
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, UnicodeEncodeError
+            return _error(400, "INVALID_JSON", f"the body is not JSON text: {exc}")
+        except RecursionError:
+            return _error(400, "INVALID_JSON", "the body is nested deeper than the parser can follow")
         if not bulk:
             return [payload]
         if not isinstance(payload, list):
@@ -311,6 +359,16 @@ class MParticleEmulator:
                 400, "TOO_MANY_BATCHES", f"{len(payload)} batches; at most {MAX_BATCHES_PER_REQUEST}"
             )
         return payload
+
+
+def _json_body(request: Request) -> Any:
+    """The request's JSON body; malformed or too deeply nested JSON is a 400 (``BadRequest``)."""
+    try:
+        return json.loads(request.get_data(cache=True) or b"null")
+    except ValueError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("the body is nested deeper than the parser can follow") from None
 
 
 def _split_valid(batches: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -323,6 +381,8 @@ def _split_valid(batches: list[Any]) -> tuple[list[dict[str, Any]], list[dict[st
             valid.append(batch)
         except BatchError as exc:
             errors.append({"code": exc.code, "message": f"batch {index}: {exc}"})
+        except RecursionError:
+            errors.append({"code": "INVALID_BATCH", "message": f"batch {index}: nested too deeply"})
     return valid, errors
 
 

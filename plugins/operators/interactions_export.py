@@ -24,11 +24,13 @@ transports while reusing maintained code; the subclass only points ``s3_key`` at
 Partition semantics (see ``personalize_logic.partitions``; keys: ``personalize_logic.layout``): each
 attempt writes its own ``run=<run id>.try<N>/`` folder, and one PUT of ``dt=<ds>/_manifest.json`` publishes it, so
 re-runs and backfills replace exactly their interval atomically and never overwrite an older
-run's files. The mParticle exporter reads the ``source_prefixes`` you give it (templated; for
-late-arriving data pass the next day's folder too, e.g. ``dt={{ ds }}`` and
-``dt={{ macros.ds_add(ds, 1) }}``) and keeps only events whose own timestamp is inside
-``[data_interval_start, data_interval_end)``, so the output of an interval is deterministic once
-its source folders are complete. An interval without events is not an error: the partition then
+run's files. The mParticle exporter reads the ``source_prefixes`` you give it (templated: the
+interval's own landing folder, e.g. ``dt={{ ds }}``) and the ``late_source_prefixes`` (the later
+folders its events may still land in, e.g. ``dt={{ macros.ds_add(ds, 1) }}``; the generated DAGs
+read ``pipeline.export.mparticle.latenessDays`` of them) and keeps only events whose own timestamp
+is inside ``[data_interval_start, data_interval_end)``, so the output of an interval is
+deterministic once its source folders are complete. Events found in the later folders are counted
+as late, per interval. An interval without events is not an error: the partition then
 holds one header-only CSV part, the manifest says ``rows: 0`` and the snapshot skips it.
 """
 
@@ -148,7 +150,13 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
     :param bucket: Destination bucket. (templated)
     :param prefix: Destination prefix; the partition is ``<prefix>/<dataset>/dt=<ds>/``. (templated)
     :param source_prefixes: Key prefix (or list) of the batch files to read, e.g.
-        ``mparticle/dt={{ ds }}/``. (templated)
+        ``mparticle/dt={{ ds }}/``: the interval's own landing folder(s). (templated)
+    :param late_source_prefixes: Key prefixes of the landing folders after the interval's own, read
+        for late events (e.g. the next day's); the events of the interval found there are exported and
+        counted as late (``late_events``, per interval in the log, the XCom and the manifest). (templated)
+    :param lateness_days: The lateness window, in days, when the folders are landing days: events in
+        ``source_prefixes`` from before ``partition_date`` minus this many days are counted as
+        ``events_beyond_lateness`` (no interval's export reads them). None: not counted.
     :param source_bucket: Bucket of the batch files (default: ``bucket``). (templated)
     :param partition_date: Partition date ``YYYY-MM-DD``. (templated)
     :param interval_start: Inclusive start of the event-time window. (templated)
@@ -159,6 +167,8 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
     :param user_id_source: ``"mpid"`` or a ``user_identities`` key such as ``"customer_id"``.
     :param item_id_fields: Product fields tried in order for ITEM_ID.
     :param event_value_field: Product field for EVENT_VALUE (None: no EVENT_VALUE column).
+    :param event_value_required: Quarantine a product without ``event_value_field`` instead of writing an
+        empty EVENT_VALUE (for a schema whose EVENT_VALUE is not nullable).
     :param include_session_id: Add a SESSION_ID column.
     :param seconds_timestamps: ``"quarantine"`` or ``"convert"`` second-looking event times.
     :param max_quarantine_share: Fail when the quarantined share of lines+events+rows exceeds this.
@@ -171,6 +181,7 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         "bucket",
         "prefix",
         "source_prefixes",
+        "late_source_prefixes",
         "source_bucket",
         "partition_date",
         "interval_start",
@@ -183,6 +194,8 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         bucket: str,
         prefix: str,
         source_prefixes: str | Sequence[str],
+        late_source_prefixes: str | Sequence[str] = (),
+        lateness_days: int | None = None,
         source_bucket: str | None = None,
         partition_date: str = "{{ ds }}",
         interval_start: str = "{{ data_interval_start }}",
@@ -192,6 +205,7 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         user_id_source: str = "mpid",
         item_id_fields: Sequence[str] = ("id", "sku"),
         event_value_field: str | None = "price",
+        event_value_required: bool = False,
         include_session_id: bool = False,
         seconds_timestamps: str = "quarantine",
         max_quarantine_share: float = 0.01,
@@ -203,6 +217,8 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         self.bucket = bucket
         self.prefix = prefix
         self.source_prefixes = source_prefixes
+        self.late_source_prefixes = late_source_prefixes
+        self.lateness_days = lateness_days
         self.source_bucket = source_bucket
         self.partition_date = partition_date
         self.interval_start = interval_start
@@ -212,15 +228,16 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         self.user_id_source = user_id_source
         self.item_id_fields = item_id_fields
         self.event_value_field = event_value_field
+        self.event_value_required = event_value_required
         self.include_session_id = include_session_id
         self.seconds_timestamps = seconds_timestamps
         self.max_quarantine_share = max_quarantine_share
         self.allow_truncated_files = allow_truncated_files
         self.part_max_bytes = part_max_bytes
 
-    def _source_keys(self, bucket: str) -> list[str]:
+    def _source_keys(self, bucket: str, prefixes: str | Sequence[str]) -> list[str]:
         keys: set[str] = set()
-        for source in _as_list(self.source_prefixes):
+        for source in _as_list(prefixes):
             for key in self.hook.list_keys(bucket_name=bucket, prefix=source) or []:
                 name = key.rsplit("/", 1)[-1]
                 if key.endswith("/") or not name or name.startswith(("_", ".")):
@@ -236,6 +253,7 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
             user_id_source=self.user_id_source,
             item_id_fields=tuple(self.item_id_fields),
             event_value_field=self.event_value_field,
+            event_value_required=self.event_value_required,
             include_session_id=self.include_session_id,
             seconds_timestamps=self.seconds_timestamps,
         )
@@ -247,16 +265,21 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         source_bucket = self.source_bucket or self.bucket
         interval_ms = _parse_instant(self.interval_start), _parse_instant(self.interval_end)
         key = layout.attempt_key_from_context(context)
-        keys = self._source_keys(source_bucket)
+        own = self._source_keys(source_bucket, self.source_prefixes)
+        own_keys = set(own)
+        late = [k for k in self._source_keys(source_bucket, self.late_source_prefixes) if k not in own_keys]
+        keys = own + late
         self.log.info(
-            "Exporting %s mParticle file(s) from bucket %s, prefixes %s for [%s, %s) into run %s",
-            len(keys), source_bucket, _as_list(self.source_prefixes), self.interval_start, self.interval_end, key,
+            "Exporting %s mParticle file(s) from bucket %s, prefixes %s (and %s for late events) for [%s, %s) "
+            "into run %s",
+            len(keys), source_bucket, _as_list(self.source_prefixes), _as_list(self.late_source_prefixes),
+            self.interval_start, self.interval_end, key,
         )  # fmt: skip
         quarantine_key = layout.quarantine_key(self.prefix, self.dataset, self.partition_date, key)
         with tempfile.TemporaryDirectory(prefix="mparticle-export-") as tmp:
             writer = PartedCsvWriter(tmp, config.header, max_bytes=self.part_max_bytes or DEFAULT_PART_BYTES)
             q_path = os.path.join(tmp, layout.QUARANTINE_NAME)
-            stats = self._convert(config, interval_ms, source_bucket, keys, writer, q_path)
+            stats = self._convert(config, interval_ms, source_bucket, (own, late), writer, q_path)
             parts = writer.close()
             stats.check_accounting()
             extra = [(q_path, layout.QUARANTINE_NAME)] if stats.quarantine_records else []
@@ -271,12 +294,17 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
                 parts=parts, header=config.header, extra_files=extra,
                 interval=(str(self.interval_start), str(self.interval_end)),
                 stats=stats.as_dict(), quarantine=_quarantine_summary(stats, quarantine_key if extra else None),
-                source={"bucket": source_bucket, "prefixes": _as_list(self.source_prefixes), "files": len(keys)},
+                source={
+                    "bucket": source_bucket, "prefixes": _as_list(self.source_prefixes),
+                    "late_prefixes": _as_list(self.late_source_prefixes), "files": len(keys),
+                },
             )  # fmt: skip
         result.update(
             source_files=len(keys),
             quarantined=stats.quarantine_records,
             out_of_interval_rows=stats.rows_out_of_interval,
+            late_events=stats.late_events,
+            events_beyond_lateness=stats.events_beyond_lateness,
             quarantine_uri=layout.s3_uri(self.bucket, quarantine_key) if extra else None,
             empty=stats.rows_written == 0,
         )
@@ -287,13 +315,20 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
         config: MParticleExportConfig,
         interval_ms: tuple[int, int],
         source_bucket: str,
-        keys: list[str],
+        keys: tuple[list[str], list[str]],
         writer: Any,
         q_path: str,
     ) -> ExportStats:
-        """Stream every source file through the exporter into ``writer`` and the quarantine file."""
+        """
+        Stream every source file through the exporter into ``writer`` and the quarantine file.
+
+        ``keys``: the files of the interval's own folders, then those of the later (lateness) folders;
+        the events exported from the later ones are the interval's late events.
+        """
         from personalize_logic.mparticle_interactions import MParticleInteractionsExporter
 
+        own, late = keys
+        total = len(own) + len(late)
         with open(q_path, "w", encoding="utf-8") as q_fh:
 
             def quarantine(record: dict[str, Any]) -> None:
@@ -303,17 +338,38 @@ class MParticleBatchesToInteractionsOperator(_PartitionOperator):
                 config, interval_start_ms=interval_ms[0], interval_end_ms=interval_ms[1],
                 row_sink=writer.write_many, quarantine_sink=quarantine,
             )  # fmt: skip
+            stats = exporter.stats
+            lost_before = self._lost_before_ms()
             last_log = time.monotonic()
-            for n, object_key in enumerate(keys, start=1):
+            for n, object_key in enumerate([*own, *late], start=1):
+                is_late = n > len(own)
+                exporter.lost_before_ms = -(2**62) if is_late or lost_before is None else lost_before
+                used_before = stats.events_used
                 body = self.hook.conn.get_object(Bucket=source_bucket, Key=object_key)["Body"]
                 try:
                     exporter.process_stream(layout.s3_uri(source_bucket, object_key), body)
                 finally:
                     body.close()
-                if time.monotonic() - last_log > PROGRESS_SECONDS or n == len(keys):
+                if is_late:
+                    stats.late_events += stats.events_used - used_before
+                if time.monotonic() - last_log > PROGRESS_SECONDS or n == total:
                     last_log = time.monotonic()
-                    self._log_progress(n, len(keys), exporter.stats)
-        return exporter.stats
+                    self._log_progress(n, total, stats)
+        self.log.info(
+            "Interval %s: %d events exported, %d of them late (landed in a later folder); %d events in "
+            "this interval's folder are older than the %s-day lateness window and are exported by no "
+            "interval; %d events outside the interval",
+            self.partition_date, stats.events_used, stats.late_events, stats.events_beyond_lateness,
+            self.lateness_days, stats.events_out_of_interval,
+        )  # fmt: skip
+        return stats
+
+    def _lost_before_ms(self) -> int | None:
+        """Epoch ms of the lateness window's edge: start of ``partition_date`` minus ``lateness_days``."""
+        if self.lateness_days is None:
+            return None
+        day = dt.datetime.strptime(str(self.partition_date), "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        return int((day - dt.timedelta(days=self.lateness_days)).timestamp() * 1000)
 
     def _log_progress(self, done: int, total: int, stats: ExportStats) -> None:
         self.log.info(

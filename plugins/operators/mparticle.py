@@ -30,7 +30,10 @@ same, which is how the tests count 0 duplicates). A new DAG run has a new run ke
 purpose.
 
 Dead letters (JSON lines, one record per problem, with ``reason``, ``line``, ``user_id``) go to
-``<state_prefix>/dead_letter/<run key>/<file id>/part-NNNNN.jsonl``.
+``<state_prefix>/dead_letter/<run key>/<file id>/part-NNNNN.jsonl``. A line that cannot be read at all
+(not JSON, not UTF-8, nested deeper than the parser can follow, longer than
+``MAX_OUTPUT_LINE_BYTES``) is one ``malformed_line`` dead letter like any other: the upload goes on
+past it, so a poison line never pins every retry at the same checkpoint.
 """
 
 from __future__ import annotations
@@ -192,7 +195,8 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
         if not pending:
             return
         part = state["dead_letter_parts"]
-        body = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in pending)
+        # ASCII escapes: a user id may hold a lone surrogate (a JSON "\ud800" escape), which UTF-8 cannot encode
+        body = "".join(json.dumps(record) + "\n" for record in pending)
         self._put(
             layout.dead_letter_part_uri(dead_letter_prefix, part), body.encode(), "application/x-ndjson"
         )
@@ -283,7 +287,7 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
     ) -> None:
         """Upload the file from the checkpointed offset to its end, checkpointing after every request."""
         from personalize_logic.batch_output import iter_lines
-        from personalize_logic.mparticle_batches import RequestPacker
+        from personalize_logic.mparticle_batches import MAX_OUTPUT_LINE_BYTES, RequestPacker
 
         packer = RequestPacker()
         last_line = state["line"]
@@ -292,7 +296,10 @@ class PersonalizeRecsToMParticleOperator(BaseOperator):
                 "Body"
             ]
             for line_number, start, end, line in iter_lines(
-                body.iter_chunks(self.chunk_size), start_offset=state["offset"], start_line=state["line"]
+                body.iter_chunks(self.chunk_size),
+                start_offset=state["offset"],
+                start_line=state["line"],
+                max_line_bytes=MAX_OUTPUT_LINE_BYTES,
             ):
                 last_line = line_number
                 _record, result = builder.build_line(line, line_number, start, end)

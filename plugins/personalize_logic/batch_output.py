@@ -6,9 +6,15 @@ Each output line is ``{"input": {...}, "output": {...}, "error": null | "<messag
 (the ``error`` field is absent from some documented examples, so a missing field counts as null).
 
 The reader works on an iterable of byte chunks (an S3 ``StreamingBody.iter_chunks()``, a file read in
-blocks, a generator) and never holds more than one chunk plus one line in memory. Every record
-carries its 1-based line number and its byte offsets in the *file* so a consumer can checkpoint and
-later resume with an S3 ranged read from ``end_offset``.
+blocks, a generator) and never holds more than one chunk plus one line in memory (lines are split by
+:class:`personalize_logic.line_blocks.LineBlocks`, in time linear in the line's length; with
+``max_line_bytes`` a longer line is not held at all and comes back as a record whose ``parse_error``
+says so). Every record carries its 1-based line number and its byte offsets in the *file* so a
+consumer can checkpoint and later resume with an S3 ranged read from ``end_offset``.
+
+Hostile lines never raise: invalid JSON, invalid UTF-8 and JSON nested deeper than the parser can
+follow (``RecursionError``) all become a record with ``parse_error`` set, which the consumer counts
+(the mParticle upload dead-letters it and goes on).
 
 Pure module: no Airflow import.
 """
@@ -19,6 +25,8 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
+
+from personalize_logic.line_blocks import LineBlocks, LongLine
 
 OUTPUT_SUFFIX = ".out"
 
@@ -67,7 +75,7 @@ def is_output_key(key: str) -> bool:
 
 
 def iter_lines(
-    chunks: Iterable[bytes], *, start_offset: int = 0, start_line: int = 0
+    chunks: Iterable[bytes], *, start_offset: int = 0, start_line: int = 0, max_line_bytes: int | None = None
 ) -> Iterator[tuple[int, int, int, bytes]]:
     """
     Split a byte stream into lines with their positions.
@@ -75,31 +83,52 @@ def iter_lines(
     Yields ``(line_number, start_offset, end_offset, line)`` where ``line`` has no terminator
     (``\\n`` or ``\\r\\n``). Blank lines are counted but not yielded; a last line without a
     terminator is yielded. ``start_offset`` / ``start_line`` describe where ``chunks`` begins in the
-    file (the first byte of a ranged read and the number of lines before it).
+    file (the first byte of a ranged read and the number of lines before it). A line longer than
+    ``max_line_bytes`` is yielded as a :class:`TooLongLine` (its first bytes and its size) instead of
+    its bytes, which are not kept.
     """
     line_number = start_line
     offset = start_offset
-    carry = b""
-    for chunk in chunks:
-        if not chunk:
+    blocks = LineBlocks(chunks, max_line_bytes)
+    for lines in blocks:
+        if isinstance(lines, LongLine):
+            line_number += 1
+            end = offset + lines.size + 1
+            yield line_number, offset, end, _too_long(lines)
+            offset = end
             continue
-        if carry:
-            chunk = carry + chunk
-            carry = b""
-        parts = chunk.split(b"\n")
-        carry = parts.pop()
-        for part in parts:
+        for part in lines:
             line_number += 1
             end = offset + len(part) + 1
             line = part[:-1] if part.endswith(b"\r") else part
             if line.strip():
                 yield line_number, offset, end, line
             offset = end
-    if carry:
-        line_number += 1
+    if blocks.tail_long is not None:
+        yield line_number + 1, offset, offset + blocks.tail_long.size, _too_long(blocks.tail_long)
+    elif blocks.tail:
+        carry = blocks.tail
         line = carry[:-1] if carry.endswith(b"\r") else carry
         if line.strip():
-            yield line_number, offset, offset + len(carry), line
+            yield line_number + 1, offset, offset + len(carry), line
+
+
+class TooLongLine(bytes):
+    """
+    What :func:`iter_lines` yields in place of a line longer than ``max_line_bytes``: the line's first
+    bytes, with its full length in :attr:`size` (its other bytes were never held).
+    """
+
+    size: int
+
+    def __new__(cls, head: bytes, size: int) -> TooLongLine:
+        line = super().__new__(cls, head)
+        line.size = size
+        return line
+
+
+def _too_long(line: LongLine) -> TooLongLine:
+    return TooLongLine(line.head, line.size)
 
 
 def parse_line(
@@ -111,10 +140,20 @@ def parse_line(
     :param keep_scores: False skips parsing ``output.scores`` (about half the parse time for
         USER_PERSONALIZATION lines); the record's ``output`` then has no ``scores`` key.
     """
+    if isinstance(line, TooLongLine):
+        return OutputRecord(
+            line_number, start_offset, end_offset, None, None, None,
+            f"line of {line.size} bytes is longer than the reader's limit: not parsed",
+        )  # fmt: skip
     try:
         obj = json.loads(line if keep_scores else _SCORES.sub(b"", line, 1))
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         return OutputRecord(line_number, start_offset, end_offset, None, None, None, f"invalid JSON: {exc}")
+    except RecursionError:
+        return OutputRecord(
+            line_number, start_offset, end_offset, None, None, None,
+            "invalid JSON: nested deeper than the parser can follow",
+        )  # fmt: skip
     if not isinstance(obj, dict):
         return OutputRecord(
             line_number, start_offset, end_offset, None, None, None, "line is not a JSON object"
@@ -123,7 +162,10 @@ def parse_line(
     raw_output = obj.get("output")
     error = obj.get("error")
     if error is not None and not isinstance(error, str):
-        error = json.dumps(error, sort_keys=True)
+        try:
+            error = json.dumps(error, sort_keys=True)
+        except (RecursionError, ValueError):
+            error = f"<a {type(error).__name__} too deeply nested to show>"
     return OutputRecord(
         line_number,
         start_offset,
@@ -135,12 +177,20 @@ def parse_line(
 
 
 def iter_output_records(
-    chunks: Iterable[bytes], *, start_offset: int = 0, start_line: int = 0, keep_scores: bool = True
+    chunks: Iterable[bytes],
+    *,
+    start_offset: int = 0,
+    start_line: int = 0,
+    keep_scores: bool = True,
+    max_line_bytes: int | None = None,
 ) -> Iterator[OutputRecord]:
     """
     Yield an :class:`OutputRecord` for every non-blank line of a batch-inference output stream.
 
-    ``start_offset``/``start_line`` as in :func:`iter_lines`; ``keep_scores`` as in :func:`parse_line`.
+    ``start_offset``/``start_line``/``max_line_bytes`` as in :func:`iter_lines`; ``keep_scores`` as in
+    :func:`parse_line`.
     """
-    for line_number, start, end, line in iter_lines(chunks, start_offset=start_offset, start_line=start_line):
+    for line_number, start, end, line in iter_lines(
+        chunks, start_offset=start_offset, start_line=start_line, max_line_bytes=max_line_bytes
+    ):
         yield parse_line(line, line_number, start, end, keep_scores=keep_scores)

@@ -14,7 +14,11 @@ the ``csv`` module and reports every problem instead of stopping at the first:
   EVENT_TYPE values + counted metadata columns.
 
 Errors name the file, the line (1-based, header = line 1) and the field. Validation stops after
-``max_errors`` errors (fail fast) but always reports what it found.
+``max_errors`` errors (fail fast) but always reports what it found. Hostile files are errors, never
+a crash: bytes that are not UTF-8 are reported on the line that holds them (the line is checked
+with the bad bytes replaced, and validation goes on), a field the ``csv`` module refuses (longer
+than its 131072-character limit) is an error of its line. Lines are split by
+:class:`personalize_logic.line_blocks.LineBlocks`, in time linear in their length.
 
 Memory: constant per row; the user counter keeps one dict entry per distinct USER_ID (about
 100 bytes each, so ~1 GB for 10 million users) — documented limit; event types are a small set.
@@ -26,12 +30,20 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, Any
 
 from personalize_logic.facts import personalize_data_rules as rules
 from personalize_logic.facts.personalize_data_rules import SchemaField
+from personalize_logic.line_blocks import LineBlocks, LongLine
+
+READ_BYTES = 1 << 20
+# A line longer than this is an error of its own and is not read into memory. Far above any valid
+# row: the csv module refuses fields over 131072 characters, and the longest Personalize value (an
+# Items textual field) is 20,000 characters.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 def parse_schema(schema: Mapping[str, Any] | str) -> list[SchemaField]:
@@ -139,6 +151,7 @@ class CsvValidator:
         self._users: dict[str, int] = {}
         self._columns: set[str] = set()
         self._line = 0
+        self._skip: set[int] = set()  # lines already reported as unreadable
 
     def _error(self, file: str | None, line: int | None, fld: str | None, message: str) -> None:
         self.report.error_count += 1
@@ -148,29 +161,71 @@ class CsvValidator:
             self.report.truncated = True
             raise _Stop
 
-    def validate_text(self, name: str, text: IO[str]) -> None:
-        """Validate one file given as a text stream (opened with ``newline=""``)."""
+    def validate_text(self, name: str, text: Iterable[str]) -> None:
+        """Validate one file given as text lines (a text stream opened with ``newline=""``)."""
         try:
-            self._validate(name, text)
+            self._validate(name, iter(text))
         except _Stop:
             pass
 
     def validate_bytes_stream(self, name: str, raw: IO[bytes]) -> None:
         """Validate a binary stream (an S3 body): strict UTF-8, errors name the line."""
-        text = io.TextIOWrapper(raw, encoding=rules.CSV_ENCODING, errors="strict", newline="")
         try:
-            self._validate(name, text)
-        except UnicodeDecodeError as exc:
-            try:
-                self._error(
-                    name, self._line, None, f"not UTF-8 ({exc.reason} at byte {exc.start} of a block)"
-                )
-            except _Stop:
-                pass
+            self._validate(name, self._decoded_lines(name, raw))
         except _Stop:
             pass
-        finally:
-            text.detach()
+
+    def _decoded_lines(self, name: str, raw: IO[bytes]) -> Iterator[str]:
+        """
+        The stream's physical lines as text, with their line ends (``\\n``, ``\\r\\n`` or ``\\r``, as
+        ``newline=""`` splits them). A line that is not UTF-8 is reported on its own number and
+        yielded with the bad bytes replaced, so the following lines keep their numbers.
+        """
+        yielded = 0
+        blocks = LineBlocks(iter(partial(raw.read, READ_BYTES), b""), MAX_LINE_BYTES)
+        for lines in blocks:
+            if isinstance(lines, LongLine):
+                yielded += 1
+                self._long_line(name, yielded, lines)
+                yield "\n"  # keeps the numbering; the row it makes is not reported again
+                continue
+            block = b"\n".join(lines) + b"\n"
+            try:
+                text = block.decode(rules.CSV_ENCODING)
+            except UnicodeDecodeError:
+                text = self._decode_by_line(name, lines, yielded)
+            for line in io.StringIO(text, newline=""):
+                yielded += 1
+                yield line
+        if blocks.tail_long is not None:
+            self._long_line(name, yielded + 1, blocks.tail_long)
+        elif blocks.tail:
+            try:
+                text = blocks.tail.decode(rules.CSV_ENCODING)
+            except UnicodeDecodeError:
+                text = self._decode_by_line(name, [blocks.tail], yielded)[:-1]
+            yield from io.StringIO(text, newline="")
+
+    def _long_line(self, name: str, line_no: int, line: LongLine) -> None:
+        self._skip.add(line_no)
+        self._error(name, line_no, None, f"line of {line.size} bytes (more than {MAX_LINE_BYTES}): not read")
+
+    def _decode_by_line(self, name: str, lines: list[bytes], before: int) -> str:
+        """``lines`` decoded one by one; each that is not UTF-8 is an error naming its line."""
+        out = []
+        number = before
+        for line in lines:
+            try:
+                text = line.decode(rules.CSV_ENCODING)
+            except UnicodeDecodeError as exc:
+                self._error(
+                    name, number + 1, None, f"not UTF-8 ({exc.reason} at byte {exc.start} of the line)"
+                )
+                text = line.decode(rules.CSV_ENCODING, "replace")
+                self._skip.add(number + 1)  # the bad bytes are reported; the row is not checked again
+            out.append(text + "\n")
+            number += text.count("\r") - text.endswith("\r") + 1  # a bare CR ends a line too
+        return "".join(out)
 
     _HEADER_MESSAGES = {
         "duplicate": "duplicate column",
@@ -181,32 +236,48 @@ class CsvValidator:
     def _check_header(self, name: str, first: str) -> list[str]:
         if rules.header_is_quoted(first):
             self._error(name, 1, None, "header must not be quoted")
-        header = next(csv.reader([first]))
+        try:
+            header = next(csv.reader([first]))
+        except csv.Error as exc:
+            self._error(name, 1, None, f"header is not a CSV row: {exc}")
+            return []
         for kind, column in rules.header_problems(header, self.fields):
             message = self._HEADER_MESSAGES[kind].format(schema=", ".join(self.by_name))
             self._error(name, 1, column, message)
         self._columns.update(c for c in header if c in self.by_name)
         return header
 
-    def _validate(self, name: str, text: IO[str]) -> None:
+    def _validate(self, name: str, lines: Iterator[str]) -> None:
         rep = self.report
         rep.files += 1
         self._line = 1
-        first = text.readline()
+        self._skip = set()  # per file (the generator of ``lines`` fills it as it reads)
+        first = next(lines, "")
         if not first:
             self._error(name, 1, None, "file is empty (expected a header row)")
             return
         header = self._check_header(name, first)
+        if not header:
+            return
         specs = [self.by_name.get(c) for c in header]
         width = len(header)
         idx_user = header.index("USER_ID") if "USER_ID" in header and self.interactions else -1
         idx_event = header.index("EVENT_TYPE") if "EVENT_TYPE" in header else -1
         users = self._users
         events = rep.event_types
-        line_no = 1
-        for row in csv.reader(text):
-            line_no += 1
+        reader = csv.reader(lines)
+        while True:
+            line_no = reader.line_num + 2  # the row's first line (the header is line 1)
             self._line = line_no
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                self._error(name, line_no, None, f"not a CSV row: {exc}")
+                continue
+            if line_no in self._skip:
+                continue
             if len(row) != width:
                 if not row:
                     self._error(name, line_no, None, "empty line")
@@ -214,7 +285,7 @@ class CsvValidator:
                     self._error(name, line_no, None, f"{len(row)} fields, header has {width}")
                 continue
             rep.rows += 1
-            line_no = self._check_row(name, line_no, row, specs, header)
+            self._check_row(name, line_no, row, specs, header)
             if idx_user >= 0:
                 uid = row[idx_user]
                 users[uid] = users.get(uid, 0) + 1

@@ -49,7 +49,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from personalize_logic.batch_output import OutputRecord, parse_line
+from personalize_logic.batch_output import OutputRecord, TooLongLine, parse_line
+from personalize_logic.text import is_text
 
 MAX_BATCHES_PER_REQUEST = 100
 MAX_BATCH_BYTES = 128 * 1024
@@ -59,6 +60,10 @@ MAX_ATTRIBUTE_VALUE_CHARS = 4096
 MAX_LIST_ENTRIES = 1000
 MAX_LIST_ENTRY_CHARS = 512
 MAX_EVENT_NAME_CHARS = 256
+# The longest output line the upload holds in memory. A batch is at most 128 KB and a line of
+# numResults ≤ 500 item ids (≤ 256 characters each) plus scores is under 200 KB, so a longer line
+# cannot become a batch: it is dead-lettered as malformed_line without being read into memory.
+MAX_OUTPUT_LINE_BYTES = 8 * 1024 * 1024
 ENVIRONMENTS = ("production", "development")
 IDENTITY_TYPES = ("mpid", "customer_id")
 CUSTOM_EVENT_TYPES = (
@@ -78,7 +83,7 @@ INT64_MAX = 2**63 - 1
 # Namespace of this project's source_request_id UUIDs (uuid5 of a fixed URL).
 SOURCE_REQUEST_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/airflow-personalize/mparticle")
 
-_INTEGER = re.compile(r"-?[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]{1,40}")  # longer cannot be an int64 (and int() refuses > 4300 digits)
 _VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 _encode = json.encoder.encode_basestring_ascii  # C accelerated
 
@@ -87,6 +92,7 @@ REASON_PERSONALIZE_ERROR = "personalize_error"
 REASON_MALFORMED_LINE = "malformed_line"
 REASON_MISSING_USER_ID = "missing_user_id"
 REASON_INVALID_MPID = "invalid_mpid"
+REASON_INVALID_USER_ID = "invalid_user_id"
 REASON_NO_RECOMMENDATIONS = "no_recommendations"
 REASON_ITEM_TOO_LONG = "item_too_long"
 REASON_INVALID_ITEM = "invalid_item"
@@ -261,6 +267,17 @@ class BatchBuilder:
                     ),
                 )
             return user_id, '"mpid":' + str(mpid), None
+        if not is_text(user_id):
+            return (
+                user_id,
+                None,
+                DeadLetter(
+                    record.line_number,
+                    REASON_INVALID_USER_ID,
+                    f"input.{self.settings.user_id_field} holds a lone UTF-16 surrogate, not text",
+                    user_id=user_id,
+                ),
+            )
         return user_id, '"user_identities":{"customer_id":' + _encode(user_id) + "}", None
 
     # ------------------------------------------------------------------ items
@@ -323,7 +340,7 @@ class BatchBuilder:
         :func:`~personalize_logic.batch_output.parse_line` and :meth:`build`. Both paths produce the
         same bytes (tested). Returns the parsed record when the slow path ran (else None).
         """
-        match = self._fast_line.fullmatch(line)
+        match = None if type(line) is TooLongLine else self._fast_line.fullmatch(line)
         if match is not None:
             user_id = match.group(1).decode("ascii")
             raw_items = match.group(2)

@@ -48,9 +48,11 @@ they are plain classes decoded through :func:`_dec_hook`.
 
 # No `from __future__ import annotations`: msgspec resolves real annotations faster than strings
 # (0.8 ms instead of 1.8 ms on the first validation in a parsing process).
+import copy
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -59,6 +61,7 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 from personalize_logic.facts import recipes as recipe_facts
+from personalize_logic.text import is_text
 
 RECIPE_PREFIX = recipe_facts.RECIPE_ARN_PREFIX
 SIDE_CAR_SUFFIX = ".pipeline.json"
@@ -405,12 +408,24 @@ class SolutionConfig(_Strict, kw_only=True):
 
 
 class MParticleSource(_Strict, kw_only=True):
+    """
+    mParticle batch files in ``sourcePrefix``'s ``dt=YYYY-MM-DD/`` folders, which are *landing* days.
+
+    ``latenessDays``: how many days after an interval's own folder its events may still land. The
+    export of an interval reads its day's folder and the ``latenessDays`` following ones (default 1:
+    the next day), keeps the events whose own time is in the interval and counts those found in the
+    later folders as late; an event that lands later still is counted by the export of its landing
+    day as ``events_beyond_lateness`` and is never exported. A larger window exports later events at
+    the cost of reading more folders (and of an interval's partition being final later).
+    """
+
     sourcePrefix: str  # s3://bucket/prefix/ holding dt=YYYY-MM-DD/ folders of batches
     actions: list[str] = field(
         default_factory=lambda: ["purchase", "view_detail", "add_to_cart", "add_to_wishlist"]
     )
     userIdSource: Literal["mpid", "customer_id"] = "mpid"
     quarantineThreshold: Fraction = 0.01
+    latenessDays: Annotated[int, Meta(ge=0, le=30)] = 1
 
 
 class SqlSource(_Strict, kw_only=True):
@@ -752,18 +767,52 @@ class ProjectConfig(_Strict, kw_only=True):
         return re.sub(r"[^a-zA-Z0-9_]", "_", self.name)
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> dict[str, Any]:
+def _merge(
+    base: dict[str, Any], extra: dict[str, Any], sidecar: Path, where: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``base`` with the sidecar's keys added: lists of solutions/filters appended, objects merged."""
     merged = dict(base)
     for key, value in extra.items():
-        if key in ("solutions", "filters") and key in merged:
+        dotted = ".".join((*where, key))
+        if key in ("solutions", "filters") and key in merged and not where:
+            if not isinstance(value, list) or not isinstance(merged[key], list):
+                raise ConfigError(f"{sidecar}: invalid key {dotted}: must be a list, as in the config")
             merged[key] = [*merged[key], *value]
         elif key in merged and isinstance(merged[key], dict) and isinstance(value, dict):
-            merged[key] = _merge(merged[key], value, f"{where}.{key}")
+            merged[key] = _merge(merged[key], value, sidecar, (*where, key))
         elif key in merged:
-            raise ConfigError(f"{where}: key {key!r} is set in both the config and its sidecar")
+            raise ConfigError(
+                f"{sidecar}: invalid key {dotted}: key {key!r} is set in both the config and its sidecar"
+            )
         else:
             merged[key] = value
     return merged
+
+
+def _origin(key: str, main: Path, raw: Any, sidecar: Path | None, extra: Any) -> tuple[Path, str]:
+    """
+    The file a dotted key of the merged config comes from, and the key as that file spells it
+    (solutions and filters of a sidecar are appended, so their indexes shift).
+    """
+    if sidecar is None or not key:
+        return main, key
+    parts = key.split(".")
+    node_main, node_extra = raw, extra
+    for depth, part in enumerate(parts):
+        if isinstance(node_main, list) or isinstance(node_extra, list):
+            count = len(node_main) if isinstance(node_main, list) else 0
+            if part.isdigit() and int(part) >= count and isinstance(node_extra, list):
+                return sidecar, ".".join((*parts[:depth], str(int(part) - count), *parts[depth + 1 :]))
+            return main, key
+        in_main = isinstance(node_main, dict) and part in node_main
+        in_extra = isinstance(node_extra, dict) and part in node_extra
+        if in_extra and not in_main:
+            return sidecar, key
+        if not in_extra:
+            # in the main file, or a key missing from an object that only the sidecar opened
+            return (sidecar if node_main is None and node_extra is not None else main), key
+        node_main, node_extra = node_main[part], node_extra[part]
+    return main, key
 
 
 # Keys that MPE (or an earlier version of this project) accepts but this pipeline would not act on.
@@ -872,43 +921,239 @@ def _copy_root_tags(raw: dict[str, Any]) -> None:
             give(at(job, "serviceConfig", create=True))
 
 
-def _format_error(path: Path, exc: msgspec.ValidationError) -> str:
-    key, message = _split_error(str(exc))
-    return f"{path}: invalid key {key or '<root>'}: {message}"
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's keys, refusing one given twice (JSON parsers silently keep the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    """A config file's JSON, or :class:`ConfigError` naming the file and where it is not JSON."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 (line {line}, column {column}: byte {data[exc.start]:#04x} {exc.reason}); "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        where = _lone_surrogate(value)
+    except _DuplicateKey as exc:
+        raise ConfigError(
+            f"{path}: invalid key {exc.args[0]}: given twice in one object (JSON would keep only the last)"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config: JSON nested deeper than the parser can follow") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    if where is not None:
+        raise ConfigError(
+            f"{path}: invalid key {where or '<root>'}: holds a lone UTF-16 surrogate escape (such as "
+            "\\ud800), which is not text"
+        )
+    return value
+
+
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """The dotted key whose name or string value holds a lone surrogate, else None."""
+    if isinstance(value, str):
+        return None if is_text(value) else where
+    if isinstance(value, dict):
+        for key, child in value.items():
+            dotted = f"{where}.{key}" if where else key
+            if _lone_surrogate(key) is not None:
+                return dotted.encode("utf-8", "backslashreplace").decode()
+            found = _lone_surrogate(child, dotted)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found = _lone_surrogate(child, f"{where}.{index}" if where else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def _dataset_group_name(raw: dict[str, Any], default: str) -> str:
+    group = raw.get("datasetGroup")
+    service = group.get("serviceConfig") if isinstance(group, dict) else None
+    name = service.get("name") if isinstance(service, dict) else None
+    return name if isinstance(name, str) and name else default
 
 
 def load_config(path: str | Path) -> ProjectConfig:
     """
     Read and validate one config file (plus its ``.pipeline.json`` sidecar when present).
 
-    :raises ConfigError: with the file name and the dotted path of every invalid key.
+    Whatever the files hold (not UTF-8, not JSON, a key twice, nesting too deep, wrong types), the
+    only exception is :class:`ConfigError`, naming the file the problem is in (the sidecar when it is
+    there) and the dotted key. The interactions schema is checked against what the export writes
+    (:func:`schema_export_problems`).
+
+    :raises ConfigError: with the file name and the dotted path of the invalid key.
     """
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
-        ) from exc
+    raw = _read_json(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a JSON object")
-    sidecar = path.with_name(path.name.removesuffix(".json") + SIDE_CAR_SUFFIX)
-    if sidecar.exists() and sidecar != path:
+    sidecar: Path | None = path.with_name(path.name.removesuffix(".json") + SIDE_CAR_SUFFIX)
+    extra: Any = None
+    if sidecar is not None and sidecar.exists() and sidecar != path:
+        extra = _read_json(sidecar)
+        if not isinstance(extra, dict):
+            raise ConfigError(f"{sidecar}: the top level must be a JSON object")
         try:
-            extra = json.loads(sidecar.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{sidecar}: not valid JSON (line {exc.lineno}): {exc.msg}") from exc
-        raw = _merge(raw, extra, sidecar.name)
-    for key, reason in _keys_not_acted_on(raw):
-        raise ConfigError(f"{path}: invalid key {key}: {reason}")
-    if "pipeline" not in raw:
-        name = raw.get("datasetGroup", {}).get("serviceConfig", {}).get("name", path.stem)
-        raw["pipeline"] = default_pipeline(str(name))
-    _copy_root_tags(raw)
+            merged = _merge(raw, extra, sidecar)
+        except RecursionError:
+            raise ConfigError(f"{sidecar}: not a config: objects nested too deeply to merge") from None
+        if "tags" in merged:  # _copy_root_tags writes into nested blocks; _origin reads the files as written
+            merged = copy.deepcopy(merged)
+    else:
+        sidecar, merged = None, raw
     try:
-        return msgspec.convert(raw, ProjectConfig, dec_hook=_dec_hook)
+        return _validated(path, raw, sidecar, extra, merged)
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: not a config: values nested deeper than the validator can follow"
+        ) from None
+
+
+def _validated(
+    path: Path, raw: dict[str, Any], sidecar: Path | None, extra: Any, merged: dict[str, Any]
+) -> ProjectConfig:
+    """The merged config validated; every error names the file its key comes from."""
+
+    def error(key: str, message: str) -> ConfigError:
+        where, spelled = _origin(key, path, raw, sidecar, extra)
+        return ConfigError(f"{where}: invalid key {spelled or '<root>'}: {message}")
+
+    for key, reason in _keys_not_acted_on(merged):
+        raise error(key, reason)
+    if "pipeline" not in merged:
+        merged["pipeline"] = default_pipeline(_dataset_group_name(merged, path.stem))
+    _copy_root_tags(merged)
+    try:
+        cfg = msgspec.convert(merged, ProjectConfig, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_format_error(path, exc)) from None
+        raise error(*_split_error(str(exc))) from None
+    for key, message in schema_export_problems(cfg):
+        raise error(key, message)
+    return cfg
+
+
+# What the mParticle export writes (operators.interactions_export.MParticleBatchesToInteractionsOperator):
+# each column and the Avro types its values fit. USER_ID, ITEM_ID and TIMESTAMP are always written,
+# EVENT_TYPE too (the product action); EVENT_VALUE and SESSION_ID when the schema has them.
+MPARTICLE_EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "USER_ID": ("string",),
+    "ITEM_ID": ("string",),
+    "EVENT_TYPE": ("string",),
+    "TIMESTAMP": ("long", "int"),
+    "EVENT_VALUE": ("float", "double"),
+    "SESSION_ID": ("string",),
+}
+_ALWAYS_WRITTEN = ("USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP")
+_INTERACTIONS_SCHEMA_KEY = "datasets.interactions.schema.serviceConfig.schema"
+
+
+def _interactions_fields(cfg: ProjectConfig) -> list[dict[str, Any]]:
+    fields = cfg.datasets.interactions.schema_.serviceConfig.schema_.get("fields")
+    return [f for f in fields if isinstance(f, dict)] if isinstance(fields, list) else []
+
+
+def _nullable(spec: dict[str, Any]) -> bool:
+    kind = spec.get("type")
+    return isinstance(kind, list) and "null" in kind
+
+
+def _avro_type(spec: dict[str, Any]) -> Any:
+    kind = spec.get("type")
+    kinds = [k for k in kind if k != "null"] if isinstance(kind, list) else [kind]
+    return kinds[0] if len(kinds) == 1 else kinds
+
+
+def mparticle_export_options(cfg: ProjectConfig) -> dict[str, Any]:
+    """
+    The export operator's column options that follow the interactions schema: EVENT_VALUE (the
+    product's ``price``) when the schema has the field, required (a price-less product is
+    quarantined, not written with an empty value) when the field is not nullable; SESSION_ID when
+    the schema has it.
+    """
+    by_name = {f.get("name"): f for f in _interactions_fields(cfg)}
+    value = by_name.get("EVENT_VALUE")
+    return {
+        "event_value_field": "price" if value is not None else None,
+        "event_value_required": value is not None and not _nullable(value),
+        "include_session_id": "SESSION_ID" in by_name,
+    }
+
+
+def schema_export_problems(cfg: ProjectConfig) -> list[tuple[str, str]]:
+    """
+    ``(dotted key, message)`` for every way the interactions schema and the export disagree, so a
+    config whose export could never be imported fails when it loads, not at the first training.
+
+    Only the mParticle export's columns are known before it runs (a SQL export's columns are what
+    its query selects, checked by the pre-import validation). Rules: every column the export writes
+    is in the schema with a type its values fit; every other schema field is nullable (the export
+    never fills it).
+    """
+    if cfg.pipeline.export.source != "mparticle":
+        return []
+    problems: list[tuple[str, str]] = []
+    fields = _interactions_fields(cfg)
+    names = [f.get("name") for f in fields]
+    for column in _ALWAYS_WRITTEN:
+        if column not in names:
+            problems.append(
+                (
+                    _INTERACTIONS_SCHEMA_KEY,
+                    f"field {column} is missing: the mParticle export writes it (pipeline.export.source is "
+                    f'\'mparticle\'); add {{"name": "{column}", "type": '
+                    f'"{MPARTICLE_EXPORT_COLUMNS[column][0]}"}}',
+                )
+            )
+    for spec in fields:
+        name, kind = spec.get("name"), _avro_type(spec)
+        allowed = MPARTICLE_EXPORT_COLUMNS.get(name) if isinstance(name, str) else None
+        if allowed is None:
+            if not _nullable(spec):
+                problems.append(
+                    (
+                        _INTERACTIONS_SCHEMA_KEY,
+                        f"field {name} is required but the mParticle export never writes it (it writes "
+                        f'{", ".join(MPARTICLE_EXPORT_COLUMNS)}); make it nullable ("type": ["null", '
+                        f"{json.dumps(kind)}]) or remove it",
+                    )
+                )
+        elif kind not in allowed:
+            problems.append(
+                (
+                    _INTERACTIONS_SCHEMA_KEY,
+                    f"field {name} is {json.dumps(kind)} but the mParticle export writes "
+                    f"{' or '.join(allowed)} values into it",
+                )
+            )
+    return problems
 
 
 def check_avro_schemas(cfg: ProjectConfig) -> list[str]:
@@ -931,3 +1176,68 @@ def check_avro_schemas(cfg: ProjectConfig) -> list[str]:
 def discover_configs(folder: str | Path) -> list[Path]:
     """Config files in ``folder`` (sidecars excluded), sorted for a stable DAG order."""
     return sorted(p for p in Path(folder).glob("*.json") if not p.name.endswith(SIDE_CAR_SUFFIX))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """One config file's outcome: its project's config, or the error that keeps its DAGs out."""
+
+    path: Path
+    config: ProjectConfig | None
+    error: ConfigError | None = None
+
+
+def load_configs(paths: Iterable[Path]) -> list[LoadedConfig]:
+    """
+    Load every config of ``paths`` on its own: an invalid file is an error of its project only.
+
+    Two configs that would overwrite each other are both errors, each naming the other file:
+    the same project id (the dataset group name made id-safe, so ``good-proj`` and ``good_proj``
+    collide, as do two files for one dataset group: they would generate the same DAG ids), or the
+    same ``pipeline.bucket`` and ``pipeline.prefix`` (they would write the same S3 folders).
+    """
+    loaded: list[LoadedConfig] = []
+    for path in paths:
+        try:
+            loaded.append(LoadedConfig(path, load_config(path)))
+        except ConfigError as exc:
+            loaded.append(LoadedConfig(path, None, exc))
+    ids: dict[str, list[Path]] = {}
+    folders: dict[tuple[str, str], list[Path]] = {}
+    for item in loaded:
+        if item.config is not None:
+            ids.setdefault(item.config.project_id(), []).append(item.path)
+            pipeline = item.config.pipeline
+            folders.setdefault((pipeline.bucket, pipeline.prefix.strip("/")), []).append(item.path)
+    result = []
+    for item in loaded:
+        cfg = item.config
+        if cfg is not None:
+            same_id = [p for p in ids[cfg.project_id()] if p != item.path]
+            pipeline = cfg.pipeline
+            same_folder = [
+                p for p in folders[(pipeline.bucket, pipeline.prefix.strip("/"))] if p != item.path
+            ]
+            if same_id:
+                item = LoadedConfig(
+                    item.path,
+                    None,
+                    ConfigError(
+                        f"{item.path}: invalid key datasetGroup.serviceConfig.name: {cfg.name!r} makes project id "
+                        f"{cfg.project_id()!r}, the project id of {', '.join(map(str, same_id))}: the two would "
+                        "generate the same DAGs and silently replace each other; give each project its own "
+                        "dataset group name"
+                    ),
+                )
+            elif same_folder:
+                item = LoadedConfig(
+                    item.path,
+                    None,
+                    ConfigError(
+                        f"{item.path}: invalid key pipeline.prefix: bucket {pipeline.bucket!r} and prefix "
+                        f"{pipeline.prefix!r} are also those of {', '.join(map(str, same_folder))}: the two "
+                        "projects would write the same S3 folders; give each its own prefix"
+                    ),
+                )
+        result.append(item)
+    return result

@@ -34,6 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from personalize_logic.text import is_text
+
 PINPOINT_MAX_IMPORT_BYTES = 1_000_000_000
 """Pinpoint imports at most 1 GB per import job (quotas page)."""
 
@@ -88,9 +90,18 @@ def parse_segment_line(text: str | bytes, line_number: int, source: str = "<inpu
     Parse one output line; return ``None`` for a blank line, a :class:`SegmentLine` otherwise.
 
     Never raises on bad input: a problem is reported in :attr:`SegmentLine.error`, naming the field.
+    Ids are taken as written: a string, or a JSON integer as its decimal text; any other value
+    (``null``, ``1.0``, an object, a string holding a lone UTF-16 surrogate) is an error naming its
+    position, never a changed id (``str(None)`` would be the user ``"None"``). Invalid UTF-8 and JSON
+    nested deeper than the parser can follow are errors of the line.
     """
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return SegmentLine(
+                source, line_number, None, None, error=f"not UTF-8 ({exc.reason} at byte {exc.start})"
+            )
     text = text.strip()
     if not text:
         return None
@@ -98,29 +109,42 @@ def parse_segment_line(text: str | bytes, line_number: int, source: str = "<inpu
         record = json.loads(text)
     except ValueError as exc:
         return SegmentLine(source, line_number, None, None, error=f"invalid JSON: {exc}")
+    except RecursionError:
+        return SegmentLine(
+            source, line_number, None, None, error="invalid JSON: nested deeper than the parser can follow"
+        )
     if not isinstance(record, dict):
         return SegmentLine(source, line_number, None, None, error="line is not a JSON object")
     raw_input = record.get("input")
     inp: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
-    query: Any = None
+    query: str | None = None
     kind: str | None = None
-    for candidate, candidate_kind in (
-        (inp.get("itemAttributes"), "itemAttributes"),
-        (record.get("itemAttributes"), "itemAttributes"),
-        (inp.get("itemId"), "itemId"),
-        (record.get("itemId"), "itemId"),
+    for where, candidate, candidate_kind in (
+        ("input.itemAttributes", inp.get("itemAttributes"), "itemAttributes"),
+        ("itemAttributes", record.get("itemAttributes"), "itemAttributes"),
+        ("input.itemId", inp.get("itemId"), "itemId"),
+        ("itemId", record.get("itemId"), "itemId"),
     ):
-        if candidate not in (None, ""):
-            query, kind = str(candidate), candidate_kind
-            break
+        if candidate is None or candidate == "":
+            continue
+        query = _id_text(candidate)
+        if query is None:
+            return SegmentLine(
+                source, line_number, None, None, error=f"field {where} is not a string: {_shown(candidate)}"
+            )
+        kind = candidate_kind
+        break
     raw_output = record.get("output")
     output: dict[str, Any] = raw_output if isinstance(raw_output, dict) else {}
     users_value = output.get("usersList")
+    users_field = "output.usersList"
     if users_value is None:
         users_value = output.get("recommendedUsers")
+        users_field = "output.recommendedUsers"
     error = record.get("error")
     if error not in (None, "", {}):
-        return SegmentLine(source, line_number, query, kind, error=f"error: {error}")
+        shown = error if isinstance(error, str) and _id_text(error) is not None else _shown(error)
+        return SegmentLine(source, line_number, query, kind, error=f"error: {shown}")
     if query is None:
         return SegmentLine(
             source, line_number, None, None,
@@ -131,8 +155,35 @@ def parse_segment_line(text: str | bytes, line_number: int, source: str = "<inpu
             source, line_number, query, kind, error="missing field output.usersList / output.recommendedUsers"
         )
     if not isinstance(users_value, list):
-        return SegmentLine(source, line_number, query, kind, error="field output.usersList is not a list")
-    return SegmentLine(source, line_number, query, kind, tuple(str(user) for user in users_value))
+        return SegmentLine(source, line_number, query, kind, error=f"field {users_field} is not a list")
+    if set(map(type, users_value)) <= {str} and all(map(str.isascii, users_value)):
+        return SegmentLine(source, line_number, query, kind, tuple(users_value))  # the common case, in C
+    users = [_id_text(user) for user in users_value]
+    if None in users:
+        index = users.index(None)
+        return SegmentLine(
+            source, line_number, query, kind,
+            error=f"{users_field}[{index}] is not a user id (a string): {_shown(users_value[index])}",
+        )  # fmt: skip
+    return SegmentLine(source, line_number, query, kind, tuple(users))  # type: ignore[arg-type]
+
+
+def _id_text(value: Any) -> str | None:
+    """An id as written (a string that is valid text, or a JSON integer's decimal text), else None."""
+    if type(value) is str:
+        return value if is_text(value) else None  # a lone surrogate escape: no file can hold it
+    if type(value) is int:
+        return str(value)
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A bad value for an error message: short, and safe to print whatever it holds."""
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError, TypeError):
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def iter_segment_lines(lines: Iterable[str | bytes], source: str = "<input>") -> Iterator[SegmentLine]:

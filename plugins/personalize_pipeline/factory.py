@@ -24,6 +24,7 @@ here touches the network or a Variable: Variables appear only inside templates.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,26 +37,35 @@ from personalize_logic import layout
 from personalize_logic.naming import sanitize
 from personalize_logic.project_config import (
     MAX_BATCH_INFERENCE_RESULTS,
+    ConfigError,
     PipelineConfig,
     ProjectConfig,
     SolutionConfig,
     discover_configs,
     load_config,
+    load_configs,
+    mparticle_export_options,
     tag_list,
 )
 from personalize_pipeline.compat import CronDataIntervalTimetable
+
+log = logging.getLogger(__name__)
 
 INCLUDE_DIR = Path(os.environ.get("AP_INCLUDE_DIR", Path(__file__).resolve().parents[2] / "include"))
 ASSET_SCHEME = "x-personalize"
 # The partition of a run is its data interval's start date. Not ``ds``: a manual run's logical
 # date is the end of the interval Airflow infers for it, so ``ds`` would name the wrong day.
 INTERVAL_DS = "{{ data_interval_start | ds }}"
-NEXT_DAY_DS = "{{ macros.ds_add(data_interval_start | ds, 1) }}"
 # op.output["k"] would be the XCom *key* "k" in Airflow 3: read the dict's field in a template.
 SNAPSHOT_URI = "{{ ti.xcom_pull(task_ids='training_snapshot')['snapshot_uri'] }}"
 # What the interactions import reads, and how: the snapshot folder (FULL) or its increment (INCREMENTAL).
 IMPORT_URI = "{{ ti.xcom_pull(task_ids='training_snapshot')['import_uri'] }}"
 IMPORT_MODE = "{{ ti.xcom_pull(task_ids='training_snapshot')['import_mode'] }}"
+
+
+def landing_day_ds(days_after: int) -> str:
+    """The template of the landing day ``days_after`` days after the interval's own day."""
+    return "{{ macros.ds_add(data_interval_start | ds, " + str(days_after) + ") }}"
 
 
 def bucket_layout(pipeline: PipelineConfig) -> layout.BucketLayout:
@@ -206,16 +216,20 @@ def _mparticle_export(cfg: ProjectConfig, asset: Asset) -> None:
         bucket=pipeline.bucket,
         prefix=pipeline.prefix,
         source_bucket=source_bucket,
-        # mParticle lands files by arrival time: read the interval's folder and the next
-        # one, keep the events whose own time is inside the interval.
-        source_prefixes=[
-            layout.mparticle_source_day_prefix(source_key, INTERVAL_DS),
-            layout.mparticle_source_day_prefix(source_key, NEXT_DAY_DS),
+        # mParticle lands files by arrival time: read the interval's folder and the latenessDays
+        # following ones, keep the events whose own time is inside the interval.
+        source_prefixes=layout.mparticle_source_day_prefix(source_key, INTERVAL_DS),
+        late_source_prefixes=[
+            layout.mparticle_source_day_prefix(source_key, landing_day_ds(days))
+            for days in range(1, mparticle.latenessDays + 1)
         ],
+        lateness_days=mparticle.latenessDays,
         partition_date=INTERVAL_DS,
         actions=mparticle.actions,
         user_id_source=mparticle.userIdSource,
         max_quarantine_share=mparticle.quarantineThreshold,
+        # the columns follow the interactions schema (checked against it when the config loads)
+        **mparticle_export_options(cfg),
         outlets=[asset],
     )
 
@@ -827,19 +841,97 @@ STAGES: dict[str, tuple[Any, ...]] = {
 }
 
 
-def build_project_dags(config_path: Path, stages: tuple[str, ...] = tuple(STAGES)) -> list[DAG]:
-    """The DAGs of ``stages`` for the project configured in ``config_path`` (a local file read, nothing else)."""
+def _check_stages(stages: tuple[str, ...]) -> list[Any]:
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; known: {list(STAGES)}")
-    cfg = load_config(config_path)
-    builders = [builder for stage in stages for builder in STAGES[stage]]
+    return [builder for stage in stages for builder in STAGES[stage]]
+
+
+def _project_dags(cfg: ProjectConfig, config_path: Path, builders: list[Any]) -> list[DAG]:
     return [dag for builder in builders if (dag := builder(cfg, config_path)) is not None]
 
 
+def build_project_dags(config_path: Path, stages: tuple[str, ...] = tuple(STAGES)) -> list[DAG]:
+    """The DAGs of ``stages`` for the project configured in ``config_path`` (a local file read, nothing else)."""
+    builders = _check_stages(stages)
+    return _project_dags(load_config(config_path), config_path, builders)
+
+
+def _build_problems(cfg: ProjectConfig) -> list[str]:
+    """
+    What would make building this valid config's DAGs fail, found without building them (cheap
+    enough for every parse): the schedules (cron expressions or presets) and the alerting notifiers.
+    """
+    problems = []
+    export = cfg.pipeline.export
+    if export.source != "none":
+        try:
+            CronDataIntervalTimetable(export.schedule, timezone="UTC")
+        except Exception as exc:
+            problems.append(f"invalid key pipeline.export.schedule: {exc}")
+    if cfg.pipeline.training.schedule:
+        try:
+            DAG(dag_id="schedule_check", schedule=cfg.pipeline.training.schedule)
+        except Exception as exc:
+            problems.append(f"invalid key pipeline.training.schedule: {exc}")
+    try:
+        _notifiers(cfg)
+    except Exception as exc:
+        problems.append(f"invalid key pipeline.alerting: {exc}")
+    return problems
+
+
+def config_problems(config_dir: Path = CONFIG_DIR) -> list[str]:
+    """
+    Every problem that keeps a project's DAGs out, one line each, naming the file and the key: an
+    invalid config (:func:`~personalize_logic.project_config.load_configs`: the file, its sidecar,
+    a project id or S3 folder another file also claims) or one whose DAGs cannot be built.
+    """
+    problems: list[str] = []
+    for loaded in load_configs(discover_configs(config_dir)):
+        if loaded.config is None:
+            problems.append(str(loaded.error))
+        else:
+            problems.extend(f"{loaded.path}: {problem}" for problem in _build_problems(loaded.config))
+    return problems
+
+
+def raise_config_problems(config_dir: Path = CONFIG_DIR) -> None:
+    """
+    Raise one :class:`ConfigError` listing :func:`config_problems`, if there are any.
+
+    Called by ``dags/personalize_config_check.py``: the raise is that file's import error, which the
+    Airflow UI shows in its "DAG Import Errors" view, naming every invalid config and key. The stage
+    files leave those projects out and keep every other project's DAGs: an import error in a stage
+    file would mark all of that file's DAGs stale (Airflow records import errors per DAG file and
+    deactivates the DAGs of a file that has one), so the error lives in a file of its own.
+    """
+    problems = config_problems(config_dir)
+    if problems:
+        count = len(problems)
+        raise ConfigError(
+            f"{count} problem{'s' if count > 1 else ''} in the project configs of {config_dir}; the DAGs of "
+            "these projects are not generated, every other project's DAGs are:\n" + "\n".join(problems)
+        )
+
+
 def build_all_dags(config_dir: Path = CONFIG_DIR, stages: tuple[str, ...] = tuple(STAGES)) -> list[DAG]:
-    """The DAGs of ``stages`` for every config file in ``config_dir``."""
+    """
+    The DAGs of ``stages`` for every valid config file in ``config_dir``.
+
+    A project whose config is invalid (:func:`config_problems`) is left out, and so is one whose DAGs
+    fail to build (logged): every other project's DAGs are built. The problems are reported by
+    ``dags/personalize_config_check.py`` (:func:`raise_config_problems`).
+    """
+    builders = _check_stages(stages)
     dags: list[DAG] = []
-    for path in discover_configs(config_dir):
-        dags.extend(build_project_dags(path, stages))
+    for loaded in load_configs(discover_configs(config_dir)):
+        if loaded.config is None:
+            log.warning("Project config left out (see dags/personalize_config_check.py): %s", loaded.error)
+            continue
+        try:
+            dags.extend(_project_dags(loaded.config, loaded.path, builders))
+        except Exception:  # one project's DAGs failing to build must not take the others down
+            log.exception("The DAGs of %s cannot be built; the project is left out", loaded.path)
     return dags

@@ -23,6 +23,9 @@ FULL: dict[str, Any] = {
         "rows": 1500,
         "quarantined": 7,
         "out_of_interval": 3,
+        "late_events": 5,
+        "late_events_by_interval": {"2026-09-01": 0, "2026-09-02": 5},
+        "events_beyond_lateness": 2,
         "partitions_uri": "s3://demo-bucket/bw/interactions/",
     },
     "import": {
@@ -209,3 +212,11 @@ def test_the_demo_summary_names_the_gate_metric_per_solution() -> None:
     )
     baseline = {"metrics": {"coverage": 0.1}, "gate": {}, "baseline": True}
     assert gate_line(baseline) == "no gate verdict (coverage=0.1) — the gate baseline"
+
+
+def test_late_events_are_shown_per_interval(tmp_path: Path) -> None:
+    html = render_report(FULL, tmp_path / "report.html").read_text()
+    assert "late events (landed after their day, exported)" in html
+    assert "2026-09-02: 5" in html
+    assert "2026-09-01: 0" not in html  # intervals without late events are not listed
+    assert "events beyond the lateness window" in html

@@ -344,3 +344,51 @@ def test_incremental_snapshot_imports_only_partitions_not_imported_before(s3):
     assert third["import_skip"] is not None
     assert "fewer than the 1000" in third["import_skip"]
     assert keys(s3, "export/snapshots/2024-01-30-lb30-i2.try1/interactions-increment/") == []
+
+
+def _landing(client, day: str, event_day: str, mpid: int, n: int) -> None:
+    """``n`` purchase events of ``event_day`` (at noon) landing in the folder of ``day``."""
+    ts = int(dt.datetime.fromisoformat(event_day).replace(hour=12, tzinfo=dt.UTC).timestamp() * 1000)
+    event = {"event_type": "commerce_event", "data": {"timestamp_unixtime_ms": ts,
+             "product_action": {"action": "purchase", "products": [{"id": f"late-{event_day}", "price": 1}]}}}  # fmt: skip
+    batch = {"environment": "production", "mpid": mpid, "events": [event] * n}
+    client.put_object(Bucket=BUCKET, Key=f"late/dt={day}/b-{event_day}.json", Body=json.dumps(batch).encode())
+
+
+def late_op(day: str, lateness: int):
+    from personalize_pipeline.factory import landing_day_ds
+
+    from operators.interactions_export import MParticleBatchesToInteractionsOperator
+
+    start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+    later = [(start + dt.timedelta(days=d)).date().isoformat() for d in range(1, lateness + 1)]
+    assert landing_day_ds(1) == "{{ macros.ds_add(data_interval_start | ds, 1) }}"
+    return MParticleBatchesToInteractionsOperator(
+        task_id=f"late_{lateness}", bucket=BUCKET, prefix=f"late{lateness}",
+        source_prefixes=f"late/dt={day}/", late_source_prefixes=[f"late/dt={d}/" for d in later],
+        lateness_days=lateness, partition_date=day, interval_start=start.isoformat(),
+        interval_end=(start + dt.timedelta(days=1)).isoformat(),
+    )  # fmt: skip
+
+
+def test_lateness_window_exports_late_events_and_counts_them_per_interval(s3):
+    """Issue 13: events landing more than one day late were never exported, only counted out of interval."""
+    _landing(s3, "2024-03-10", "2024-03-10", 1, 3)  # on time
+    _landing(s3, "2024-03-11", "2024-03-10", 2, 2)  # one day late
+    _landing(s3, "2024-03-12", "2024-03-10", 3, 4)  # two days late
+    one = late_op("2024-03-10", 1).execute(ctx("scheduled__2024-03-10T00:00:00+00:00"))
+    assert (one["rows"], one["late_events"]) == (5, 2)
+    two = late_op("2024-03-10", 2).execute(ctx("scheduled__2024-03-10T00:00:00+00:00"))
+    assert (two["rows"], two["late_events"]) == (9, 6)
+    manifest = json.loads(read(s3, "late2/interactions/dt=2024-03-10/_manifest.json"))
+    assert manifest["stats"]["late_events"] == 6
+    assert manifest["source"]["late_prefixes"] == ["late/dt=2024-03-11/", "late/dt=2024-03-12/"]
+    # the export of the day they landed on says, with a one-day window, that no export takes them
+    landing = late_op("2024-03-12", 1).execute(ctx("scheduled__2024-03-12T00:00:00+00:00"))
+    assert landing["events_beyond_lateness"] == 4
+    assert (
+        late_op("2024-03-12", 2).execute(ctx("scheduled__2024-03-12T00:00:00+00:00"))[
+            "events_beyond_lateness"
+        ]
+        == 0
+    )

@@ -135,6 +135,36 @@ def test_fault_knobs_over_http(mparticle):
     assert mparticle.app.stats()["profiles"] == 0
 
 
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"latency_ms": "abc"},
+        {"status_5xx_requests": -1},
+        {"status_5xx_code": 200},
+        {"retry_after_s": 1.5},
+        [1],
+    ],
+)
+def test_a_bad_fault_knob_is_a_400_naming_it_and_changes_nothing(mparticle, knobs):
+    """Issue 13: ``latency_ms: "abc"`` made every later call answer 500 until a reset."""
+    before = requests.get(mparticle.url + "/_emulator/faults", timeout=10).json()
+    bad = requests.post(mparticle.url + "/_emulator/faults", json=knobs, timeout=10)
+    assert bad.status_code == 400
+    message = bad.json()["errors"][0]["message"]
+    assert next(iter(knobs)) in message if isinstance(knobs, dict) else "JSON object" in message
+    assert requests.get(mparticle.url + "/_emulator/faults", timeout=10).json() == before
+    assert _post(mparticle, [_batch()]).status_code == 202
+
+
+def test_hostile_bodies_are_400s_not_500s(mparticle):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert _post(mparticle, None, raw=deep).status_code == 400
+    surrogate = b'[{"environment":"production","user_identities":{"customer_id":"\\ud800"}}]'
+    assert _post(mparticle, None, raw=surrogate).status_code == 400
+    assert requests.get(mparticle.url + "/_emulator/events?limit=abc", timeout=10).status_code == 400
+    assert _post(mparticle, [_batch()]).status_code == 202
+
+
 def test_profiles_survive_restart(tmp_path):
     app = create_app(state_dir=tmp_path)
     server = RunningServer(app).start()

@@ -137,6 +137,43 @@ def test_429_storm_and_5xx_bursts_are_survived(stack_env, mparticle):
     _assert_each_user_exactly_once(mparticle.app, expected)
 
 
+def test_a_poison_line_is_dead_lettered_and_the_upload_goes_on(stack_env, mparticle):
+    """
+    Issue 13: a line nested deeper than the parser follows raised RecursionError after the first
+    request, so every retry stopped at the same checkpoint and 150 of 250 good users were never
+    sent. Now it is one dead letter; so is a line longer than the reader holds.
+    """
+    from personalize_logic.mparticle_batches import MAX_OUTPUT_LINE_BYTES
+
+    key = "out/poison/users.json.out"
+    good = _write_output(stack_env, key, 250)
+    lines = stack_env.get_object(Bucket=BUCKET, Key=key)["Body"].read().split(b"\n")
+    lines.insert(
+        101, b'{"input":{"userId":"7000000000000001000"},"output":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    )
+    lines.insert(
+        180,
+        b'{"input":{"userId":"1"},"output":{"recommendedItems":["' + b"x" * MAX_OUTPUT_LINE_BYTES + b'"]}}',
+    )
+    stack_env.put_object(Bucket=BUCKET, Key=key, Body=b"\n".join(lines))
+    result = _operator(key, run_key="poison").execute(_context())
+    assert result["users_uploaded"] == 250
+    assert result["dead_lettered"] == 2
+    assert result["lines"] == 252
+    _assert_each_user_exactly_once(mparticle.app, good)
+    bucket, prefix = result["dead_letter"].removeprefix("s3://").split("/", 1)
+    records = [
+        json.loads(line)
+        for o in stack_env.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        for line in stack_env.get_object(Bucket=bucket, Key=o["Key"])["Body"].iter_lines()
+    ]
+    assert sorted((r["line"], r["reason"]) for r in records) == [
+        (102, "malformed_line"),
+        (181, "malformed_line"),
+    ]
+    assert "nested deeper" in records[0]["detail"]
+
+
 class _Killed(Exception):
     """Stands in for the worker dying mid-upload."""
 

@@ -286,3 +286,62 @@ def test_every_field_of_the_config_model_is_read_by_the_code() -> None:
         if not re.search(rf"\.{name}\b", code)
     )
     assert unread == []
+
+
+@pytest.mark.parametrize("days", [0, 1, 3])
+def test_lateness_days_is_the_number_of_later_landing_folders_the_export_reads(
+    tmp_path: Path, days: int
+) -> None:
+    def lateness(d: dict) -> None:
+        d["pipeline"]["export"]["mparticle"]["latenessDays"] = days
+
+    task = _tasks(_project(tmp_path, lateness))["export_interactions"]
+    assert task.source_prefixes.endswith("/dt={{ data_interval_start | ds }}/")
+    assert [p.rsplit("dt=", 1)[1] for p in task.late_source_prefixes] == [
+        "{{ macros.ds_add(data_interval_start | ds, " + str(n) + ") }}/" for n in range(1, days + 1)
+    ]
+    assert task.lateness_days == days
+
+
+def test_lateness_days_defaults_to_one_and_is_bounded(tmp_path: Path) -> None:
+    assert load_config(_project(tmp_path)).pipeline.export.mparticle.latenessDays == 1  # type: ignore[union-attr]
+
+    def too_late(d: dict) -> None:
+        d["pipeline"]["export"]["mparticle"]["latenessDays"] = 31
+
+    with pytest.raises(
+        ConfigError, match=r"invalid key pipeline.export.mparticle.latenessDays: Expected `int` <= 30"
+    ):
+        load_config(_project(tmp_path, too_late))
+
+
+def test_the_export_columns_follow_the_interactions_schema(tmp_path: Path) -> None:
+    """EVENT_VALUE required in the shipped schema: a price-less product is quarantined, not written empty."""
+    task = _tasks(_project(tmp_path))["export_interactions"]
+    assert (task.event_value_field, task.event_value_required, task.include_session_id) == (
+        "price",
+        True,
+        False,
+    )
+
+    def nullable_with_session(d: dict) -> None:
+        fields = d["datasets"]["interactions"]["schema"]["serviceConfig"]["schema"]["fields"]
+        fields[3]["type"] = ["null", "float"]
+        fields.append({"name": "SESSION_ID", "type": ["null", "string"], "categorical": True})
+
+    task = _tasks(_project(tmp_path, nullable_with_session))["export_interactions"]
+    assert (task.event_value_field, task.event_value_required, task.include_session_id) == (
+        "price",
+        False,
+        True,
+    )
+
+    def extra_required(d: dict) -> None:
+        d["datasets"]["interactions"]["schema"]["serviceConfig"]["schema"]["fields"].append(
+            {"name": "DEVICE", "type": "string", "categorical": True}
+        )
+
+    with pytest.raises(
+        ConfigError, match="field DEVICE is required but the mParticle export never writes it"
+    ):
+        load_config(_project(tmp_path, extra_required))
