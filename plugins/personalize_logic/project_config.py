@@ -454,9 +454,9 @@ class CustomerProfilesDestination(_Strict, kw_only=True):
     dataExpiryDays: Annotated[int, Meta(ge=1, le=1098)]
     createMissingProfiles: bool = False
     snapshotRoleArn: str | None = None
-    segmentAttribute: Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$")] = (
-        "ap_segment"
-    )
+    segmentAttribute: Annotated[
+        str, Meta(min_length=1, max_length=40, pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$")
+    ] = "ap_segment"
 
     def __post_init__(self) -> None:
         from personalize_logic.facts.customer_profiles import MAX_NAME_LENGTH, NAME_PATTERN, is_profile_key

@@ -1033,3 +1033,37 @@ class ProfileKeyIndex(SegmentJoin):
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         return UploadFile(path, users, rows, missing, path.stat().st_size, digest.hexdigest())
+
+
+# --------------------------------------------------------------------------------------------------
+# what an activation was made from: compared when a retry or rerun finds an earlier activation
+# --------------------------------------------------------------------------------------------------
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def fingerprint_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """
+    The keys whose values differ between two activation fingerprints, as ``key: before → now``
+    (sorted; a key missing on one side shows as ``null``). Empty when they are equal.
+
+    >>> fingerprint_differences({"rows": 3, "sha256": "a"}, {"rows": 2, "sha256": "a"})
+    ['rows: 3 → 2']
+    """
+    return [
+        f"{key}: {_short(before.get(key))} → {_short(now.get(key))}"
+        for key in sorted(set(before) | set(now))
+        if before.get(key) != now.get(key)
+    ]
+
+
+def fit_name(name: str, max_length: int) -> str:
+    """``name`` itself when it fits in ``max_length`` characters; else its head and a hash of all of it
+    (deterministic, so a retry finds the same resource)."""
+    if len(name) <= max_length:
+        return name
+    digest = query_hash(name, QUERY_HASH_LENGTH)
+    return f"{name[: max_length - len(digest) - 1]}-{digest}"

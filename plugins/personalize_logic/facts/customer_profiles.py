@@ -14,10 +14,10 @@ operators and the emulator take them from this module. Pure: no Airflow import.
     PARTIALLY_SUCCEEDED, SUCCEEDED, FAILED, STOPPED``. The three sets below are the whole enum; the
     unit tests check it. ``StatusReason``: ``VALIDATION_FAILURE, INTERNAL_FAILURE``.
     ``ResultsSummary``: ``UpdatedRecords``, ``CreatedRecords``, ``FailedRecords``.
-  * ``expirationDaysInteger`` (``CreateUploadJobRequest.DataExpiry``): 1–1098.
-  * ``name`` (``DomainName``, ``SegmentDefinitionName``): ``^[a-zA-Z0-9_-]+$``, 1–64 characters;
-    ``string1To255`` (``DisplayName``): 1–255; ``fieldName`` (the keys of ``Fields``):
-    ``^[a-zA-Z0-9_.-]+$``, 1–64; ``sensitiveString1To4000`` (``Description``): 1–4000.
+  * ``expirationDaysInteger`` (``CreateUploadJobRequest.DataExpiry``): 1-1098.
+  * ``name`` (``DomainName``, ``SegmentDefinitionName``): ``^[a-zA-Z0-9_-]+$``, 1-64 characters;
+    ``string1To255`` (``DisplayName``): 1-255; ``fieldName`` (the keys of ``Fields``):
+    ``^[a-zA-Z0-9_.-]+$``, 1-64; ``sensitiveString1To4000`` (``Description``): 1-4000.
   * ``EstimateStatus`` (``GetSegmentEstimateResponse.Status``): ``RUNNING, SUCCEEDED, FAILED``.
   * ``SegmentSnapshotStatus`` (``GetSegmentSnapshotResponse.Status``): ``COMPLETED, IN_PROGRESS,
     FAILED``.
@@ -93,7 +93,7 @@ FIELD_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 CSV_HEADER_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 """A CSV column name: a field name without dots (dot notation in headers is not ingested)."""
 CUSTOM_ATTRIBUTE_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
-"""The custom attribute names this project writes (``Attributes.<name>``; the model allows 1–255)."""
+"""The custom attribute names this project writes (``Attributes.<name>``; the model allows 1-255)."""
 
 STRING_PROFILE_ATTRIBUTES: tuple[str, ...] = (
     "AccountNumber",
@@ -146,7 +146,7 @@ def sse_c_headers(client_token: str) -> dict[str, str]:
     return {
         SSE_C_ALGORITHM_HEADER: SSE_C_ALGORITHM,
         SSE_C_KEY_HEADER: client_token,
-        SSE_C_KEY_MD5_HEADER: base64.b64encode(hashlib.md5(key).digest()).decode("ascii"),  # noqa: S324
+        SSE_C_KEY_MD5_HEADER: base64.b64encode(hashlib.md5(key).digest()).decode("ascii"),
     }
 
 
