@@ -1,4 +1,5 @@
-"""The embedded stack: S3 on moto's server plus the project's Personalize, Pinpoint and mParticle emulators.
+"""The embedded stack: S3 on moto's server plus the project's Personalize, Pinpoint, Customer Profiles
+and mParticle emulators.
 
 Everything listens on loopback (or on ``host``) and keeps its state under one folder, so the stack can
 be stopped and started again without losing anything. The DAGs reach it through the very same boto3
@@ -24,7 +25,7 @@ SECRET_KEY = "testing"  # the emulators' fixed credentials, not a secret
 REGION = "us-east-1"
 MPARTICLE_KEY = "local-key"
 MPARTICLE_SECRET = "local-secret"  # the emulator's fixed Custom Feed secret
-SERVICES = ("s3", "personalize", "pinpoint", "mparticle")
+SERVICES = ("s3", "personalize", "pinpoint", "customer-profiles", "mparticle")
 
 
 @dataclass
@@ -40,7 +41,7 @@ class LocalStack:
         """Extras of the Airflow ``aws_default`` connection pointing at this stack."""
         service_config = {
             name: {"endpoint_url": self.endpoints[name]}
-            for name in ("personalize", "pinpoint")
+            for name in ("personalize", "pinpoint", "customer-profiles")
             if name in self.endpoints
         }
         return {
@@ -123,7 +124,7 @@ def start_stack(
     :param state_dir: where every emulator keeps its state (SQLite, models, S3 objects on disk).
     :param host: the address to listen on (loopback by default).
     :param ports: fixed ports per service; missing ones are chosen free by the OS.
-    :param min_job_seconds: the shortest time a Personalize or Pinpoint job stays in progress, so
+    :param min_job_seconds: the shortest time a Personalize, Pinpoint or Customer Profiles job stays in progress, so
         sensors and triggers really wait.
     """
     # One access-log line per request drowns what matters (moto and the emulators use werkzeug).
@@ -137,7 +138,7 @@ def start_stack(
         if "s3" in services:
             port = _start_s3(stack, host, ports.get("s3") or free_port(host))
             stack.endpoints["s3"] = f"http://{public_host}:{port}"
-        for name in ("personalize", "pinpoint", "mparticle"):
+        for name in ("personalize", "pinpoint", "customer-profiles", "mparticle"):
             if name in services:
                 app = _emulator_app(name, stack, min_job_seconds, mparticle_rate_limit)
                 server = RunningServer(app, host, ports.get(name, 0), name=name).start()
@@ -167,6 +168,14 @@ def _emulator_app(name: str, stack: LocalStack, min_job_seconds: float, mparticl
 
         return personalize_app(
             state_dir=state_dir, s3_endpoint_url=stack.endpoints["s3"], min_job_seconds=min_job_seconds
+        )
+    if name == "customer-profiles":
+        from emulators.customer_profiles.responses import create_app as customer_profiles_app
+
+        return customer_profiles_app(
+            state_dir=stack.state_dir / "customer_profiles",
+            s3_endpoint_url=stack.endpoints["s3"],
+            min_job_seconds=min(min_job_seconds, 1.0),
         )
     if name == "pinpoint":
         from emulators.pinpoint.responses import create_app as pinpoint_app
