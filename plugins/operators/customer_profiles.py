@@ -196,7 +196,7 @@ class CustomerProfilesPrepareUploadsOperator(BatchSegmentsOperator):
     :param waiter_delay: Seconds between snapshot status checks. (default 15)
     :param waiter_max_attempts: Maximum snapshot status checks. (default 240)
     :return: (XCom) one dict per query: ``segment_name``, ``segment_definition_name``, ``query``,
-        ``marker_attribute``, ``users``, ``rows``, ``users_without_profile``, ``csv_uri``, ``bytes``,
+        ``marker_attribute``, ``users``, ``rows``, ``users_without_profile``, ``csv_s3_uri``, ``bytes``,
         ``sha256``.
     """
 
@@ -328,7 +328,7 @@ class CustomerProfilesPrepareUploadsOperator(BatchSegmentsOperator):
             "users": upload.users,
             "rows": upload.rows,
             "users_without_profile": upload.users_without_profile,
-            "csv_uri": uri,
+            "csv_s3_uri": uri,
             "bytes": upload.bytes,
             "sha256": upload.sha256,
         }

@@ -87,7 +87,7 @@ class ResolveSegmentEndpointsOperator(BatchSegmentsOperator):
     :param waiter_max_attempts: Maximum export-job status checks. (default 240)
     :return: (XCom) one dict per query: ``segment_name``, ``query``, ``query_kind``, ``users``,
         ``endpoints``, ``users_without_endpoint``, ``csv_uris``, ``s3_url`` (the segment folder),
-        ``column``.
+        ``column``, ``rows`` (CSV rows: endpoints, or users in the ``User.UserId`` layout).
     """
 
     aws_hook_class = PinpointHook
@@ -237,6 +237,8 @@ class ResolveSegmentEndpointsOperator(BatchSegmentsOperator):
             "csv_uris": csv_uris,
             "s3_url": layout.folder(folder),
             "column": self.csv_column,
+            # what the import reads: endpoint ids, or (User.UserId layout) the users themselves
+            "rows": resolved.endpoints if self.csv_column == "Id" else resolved.users,
         }
 
 
