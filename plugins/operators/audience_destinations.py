@@ -271,7 +271,7 @@ class ActivationClaims:
         holder: str,
         wait_seconds: float = 600,
         stale_seconds: float = 900,
-        poll_seconds: float = 5,
+        poll_seconds: float = 2,
     ) -> None:
         self.s3 = s3
         self.state_uri = state_uri

@@ -173,10 +173,18 @@ def test_the_segment_dag_has_one_group_per_enabled_destination(dags: dict, tmp_p
     assert shipped.get_task("customer_profiles.create_segment").upstream_task_ids >= {
         "customer_profiles.upload_segment"
     }
-    pinpoint = json.loads((CONFIG.parent / "bingewatch.pipeline.json").read_text())["pipeline"]["activation"]["pinpoint"]
-    both = build_project_dags(_with_activation(tmp_path, pinpoint={**pinpoint, "enabled": True}), ("activate",))
+    pinpoint = json.loads((CONFIG.parent / "bingewatch.pipeline.json").read_text())["pipeline"]["activation"][
+        "pinpoint"
+    ]
+    both = build_project_dags(
+        _with_activation(tmp_path, pinpoint={**pinpoint, "enabled": True}), ("activate",)
+    )
     ids = {t.task_id for d in both if d.dag_id.endswith("segments") for t in d.tasks}
-    assert {"customer_profiles.upload_segment", "pinpoint.resolve_endpoints", "pinpoint.import_segment"} <= ids
+    assert {
+        "customer_profiles.upload_segment",
+        "pinpoint.resolve_endpoints",
+        "pinpoint.import_segment",
+    } <= ids
     assert "legacy" in next(d for d in both if d.dag_id.endswith("segments")).doc_md
 
 
