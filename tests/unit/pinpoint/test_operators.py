@@ -82,8 +82,8 @@ def test_a_rerun_with_changed_files_fails_naming_the_difference(conn, s3):
         s3.put_object(Bucket="b", Key="p/S-00000.csv", Body=b"Id\ne1\n")
         with pytest.raises(AirflowException, match=r"differs in: files: .*S-00000.csv"):
             _operator().execute(CONTEXT)
+        s3.put_object(Bucket="b", Key="p/S-00000.csv", Body=b"Id\ne1\ne2\n")
         with pytest.raises(AirflowException, match="differs in: RoleArn"):
-            s3.put_object(Bucket="b", Key="p/S-00000.csv", Body=b"Id\ne1\ne2\n")
             _operator(role_arn="arn:aws:iam::1:role/other").execute(CONTEXT)
     assert conn.create_import_job.call_count == 1
 
