@@ -655,7 +655,8 @@ def _stage_big(
                 end = array.feed(data)
                 if end is not None and end < 0:
                     _skip_rest_of_line(reader, data)
-                    return StagedSegment(SegmentLine(source, number, None, None, error=array.error))
+                    query, kind = _query_hint(bytes(skeleton))
+                    return StagedSegment(SegmentLine(source, number, query, kind, error=array.error))
                 if end is None:
                     data = b""
                     continue
@@ -682,6 +683,20 @@ def _stage_big(
         return StagedSegment(parsed)
     line = SegmentLine(source, number, parsed.query, parsed.query_kind)
     return StagedSegment(line, path, array.count)
+
+
+_QUERY_HINT = re.compile(rb'"(itemAttributes|itemId)"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+def _query_hint(skeleton: bytes) -> tuple[str | None, str | None]:
+    """The query of a streamed line whose users could not be read, when it came before them."""
+    match = _QUERY_HINT.search(skeleton)
+    if match is None:
+        return None, None
+    try:
+        return str(json.loads(match.group(2))), match.group(1).decode()
+    except ValueError:
+        return None, None
 
 
 def _skip_rest_of_line(reader: _Reader, data: bytes) -> None:
