@@ -51,7 +51,10 @@ def csv(s3):
     return s3
 
 
-def _expect_create(stubber, sha=hashlib.sha256(CSV).hexdigest()):
+SHA = hashlib.sha256(CSV).hexdigest()
+
+
+def _expect_create(stubber, sha=SHA):
     stubber.add_response("list_upload_jobs", {"Items": []}, {"DomainName": "bw", "MaxResults": 500})
     stubber.add_response(
         "create_upload_job",
@@ -85,7 +88,7 @@ def test_create_put_start_wait_and_report(stubber, csv):
     stubber.add_response("get_upload_job", _job("SUCCEEDED", ResultsSummary=summary))
     with mock.patch.object(CustomerProfilesHook, "put_upload_file") as put:
         result = _upload().execute(CONTEXT)
-    url, token, path = put.call_args.args
+    url, token, _ = put.call_args.args
     assert (url, token) == ("https://upload.example/x", "a2V5")
     assert result == {"segment_name": "S_20260101-000000", "domain_name": "bw", "upload_job_id": JOB_ID,
                       "status": "SUCCEEDED", "status_reason": None, **summary}  # fmt: skip
@@ -168,9 +171,11 @@ def test_a_failed_job_raises_with_its_reason_and_counts(stubber, csv):
     failed = _job("FAILED", StatusReason="VALIDATION_FAILURE", ResultsSummary={"FailedRecords": 2})
     stubber.add_response("get_upload_job", failed)  # the waiter's terminal failure
     stubber.add_response("get_upload_job", failed)
-    with mock.patch.object(CustomerProfilesHook, "put_upload_file"):
-        with pytest.raises(AirflowException, match=r"VALIDATION_FAILURE.*FailedRecords=2"):
-            _upload().execute(CONTEXT)
+    with (
+        mock.patch.object(CustomerProfilesHook, "put_upload_file"),
+        pytest.raises(AirflowException, match=r"VALIDATION_FAILURE.*FailedRecords=2"),
+    ):
+        _upload().execute(CONTEXT)
 
 
 def test_deferrable_defers_to_the_upload_trigger(stubber, csv):
