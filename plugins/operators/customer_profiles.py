@@ -111,13 +111,18 @@ def membership_segment_groups(marker: str, value: str) -> dict[str, Any]:
 
 
 def all_profiles_segment_groups() -> dict[str, Any]:
-    """The ``SegmentGroups`` selecting every profile of the domain (both profile types)."""
-    dimension = {
-        "ProfileAttributes": {
-            "ProfileType": {"DimensionType": "INCLUSIVE", "Values": list(facts.PROFILE_TYPES)}
+    """The ``SegmentGroups`` selecting every profile of the domain: one group per profile type,
+    ``Include: ANY`` (``ProfileTypeDimension.Values`` holds one value)."""
+    groups = [
+        {
+            "Type": "ALL",
+            "Dimensions": [
+                {"ProfileAttributes": {"ProfileType": {"DimensionType": "INCLUSIVE", "Values": [kind]}}}
+            ],
         }
-    }
-    return {"Include": "ALL", "Groups": [{"Type": "ALL", "Dimensions": [dimension]}]}
+        for kind in facts.PROFILE_TYPES
+    ]
+    return {"Include": "ANY", "Groups": groups}
 
 
 def _estimate_size(estimate: str | None) -> int | None:

@@ -278,9 +278,9 @@ def test_request_builders():
     assert len(segment_definition_name("x" * 80)) == 64
     assert segment_definition_name("short") == "short"
     assert marker_attribute("ap_segment", "q") != marker_attribute("ap_segment", "q2")
-    assert all_profiles_segment_groups()["Groups"][0]["Dimensions"][0]["ProfileAttributes"]["ProfileType"][
-        "Values"
-    ] == [
-        "PROFILE",
-        "ACCOUNT_PROFILE",
+    every = all_profiles_segment_groups()
+    assert every["Include"] == "ANY"
+    assert [g["Dimensions"][0]["ProfileAttributes"]["ProfileType"]["Values"] for g in every["Groups"]] == [
+        ["PROFILE"],
+        ["ACCOUNT_PROFILE"],
     ]
