@@ -769,7 +769,8 @@ DEFAULT_MEMORY_LIMIT = "256MB"
 
 class SegmentJoin:
     """
-    A DuckDB session (in memory, spilling to ``work_dir/spill`` beyond ``memory_limit``) that holds
+    A DuckDB session (a database file in ``work_dir``, spilling to ``work_dir/spill`` beyond
+    ``memory_limit``) that holds
     one side of a join, ``keys (user_id, value)``, loaded by the subclass, and joins staged users
     files with it. :class:`EndpointIndex` (Pinpoint endpoints) and :class:`ProfileKeyIndex`
     (Customer Profiles keys) are its two sides.
@@ -783,7 +784,9 @@ class SegmentJoin:
         work = Path(work_dir)
         work.mkdir(parents=True, exist_ok=True)
         self.work_dir = work
-        self.con = duckdb.connect(":memory:")
+        # a database file, not ":memory:": table data beyond memory_limit is evicted to it, so the
+        # keys of a domain of any size fit (an in-memory database fails with "Out of Memory")
+        self.con = duckdb.connect(str(work / "join.duckdb"))
         self._run("SET enable_progress_bar = false")
         self._run(f"SET memory_limit = '{memory_limit}'")
         self._run(f"SET temp_directory = '{work / 'spill'}'")
@@ -1017,7 +1020,7 @@ class ProfileKeyIndex(SegmentJoin):
             self._run(
                 f"""
                 INSERT INTO keys
-                SELECT DISTINCT {column} AS user_id, NULL
+                SELECT {column} AS user_id, NULL
                 FROM read_json(?, format = 'newline_delimited', compression = 'auto_detect',
                                columns = {columns})
                 WHERE user_id IS NOT NULL
