@@ -220,7 +220,7 @@ class CustomerProfilesPrepareUploadsOperator(BatchSegmentsOperator):
         segment_attribute: str = "ap_segment",
         create_missing_profiles: bool = False,
         snapshot_role_arn: str | None = None,
-        memory_limit: str = "256MB",
+        memory_limit: str = "64MB",
         waiter_delay: int = 15,
         waiter_max_attempts: int = 240,
         **kwargs: Any,

@@ -764,7 +764,17 @@ def read_users(users_file: Path | str) -> Iterator[str]:
 # joins in DuckDB: memory bounded (spills to disk), whatever the size of the segment
 # --------------------------------------------------------------------------------------------------
 
-DEFAULT_MEMORY_LIMIT = "256MB"
+DEFAULT_MEMORY_LIMIT = "64MB"
+"""What the joins hold in memory before they spill (measured: ``benchmarks/bench_customer_profiles.py``
+keeps peak RSS at 5 M users within 1.2x of 1 M with it)."""
+DEFAULT_THREADS = 2
+MAX_MEMORY_LIMIT_MB = 1024
+"""DuckDB fails some statements with "Out of Memory" under a small limit (an allocation it cannot
+spill); such a statement is retried with the limit doubled, up to this."""
+MAX_OBJECT_BYTES = 1 << 20
+"""The largest JSON object (one endpoint, one profile) the exports are read with: DuckDB's JSON reader
+keeps buffers of this size per thread (its 16 MB default would hold most of ``memory_limit``). A
+profile object is at most 250 KB (Customer Profiles terminology page); an endpoint is smaller."""
 
 
 class SegmentJoin:
@@ -777,7 +787,11 @@ class SegmentJoin:
     """
 
     def __init__(
-        self, work_dir: Path | str, *, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None
+        self,
+        work_dir: Path | str,
+        *,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        threads: int | None = DEFAULT_THREADS,
     ) -> None:
         import duckdb
 
@@ -789,6 +803,7 @@ class SegmentJoin:
         self.con = duckdb.connect(str(work / "join.duckdb"))
         self._run("SET enable_progress_bar = false")
         self._run(f"SET memory_limit = '{memory_limit}'")
+        self.memory_limit_mb = _megabytes(memory_limit)
         self._run(f"SET temp_directory = '{work / 'spill'}'")
         self._run("SET preserve_insertion_order = false")
         if threads:
@@ -797,10 +812,20 @@ class SegmentJoin:
         self.size = 0
 
     def _run(self, sql: str, params: Any = None) -> list[Any]:
-        """Execute and fully consume one statement (DuckDB refuses new work while a result is open)."""
-        if params is None:
-            return self.con.execute(sql).fetchall()
-        return self.con.execute(sql, params).fetchall()
+        """Execute and fully consume one statement (DuckDB refuses new work while a result is open);
+        on DuckDB's "Out of Memory", retry with the memory limit doubled (up to 1 GB)."""
+        import duckdb
+
+        while True:
+            try:
+                if params is None:
+                    return self.con.execute(sql).fetchall()
+                return self.con.execute(sql, params).fetchall()
+            except duckdb.OutOfMemoryException:
+                if self.memory_limit_mb * 2 > MAX_MEMORY_LIMIT_MB:
+                    raise
+                self.memory_limit_mb *= 2
+                self.con.execute(f"SET memory_limit = '{self.memory_limit_mb}MB'")
 
     def _count_keys(self) -> None:
         self.size = int(self._run("SELECT count(*) FROM keys")[0][0])
@@ -832,6 +857,15 @@ class SegmentJoin:
                 "(SELECT 1 FROM keys k WHERE k.user_id = u.user_id)"
             )[0][0]
         )
+
+
+def _megabytes(limit: str) -> int:
+    """``"64MB"`` / ``"1GB"`` → megabytes (what ``SET memory_limit`` takes)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]i?B)\s*", limit, re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"memory_limit {limit!r}: expected e.g. '64MB' or '1GB'")
+    factor = {"K": 1 / 1024, "M": 1, "G": 1024}[match[2][0].upper()]
+    return max(1, int(int(match[1]) * factor))
 
 
 @dataclass(frozen=True)
@@ -866,7 +900,7 @@ class EndpointIndex(SegmentJoin):
         *,
         channel_types: Collection[str] | None = None,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
-        threads: int | None = None,
+        threads: int | None = DEFAULT_THREADS,
     ) -> None:
         super().__init__(work_dir, memory_limit=memory_limit, threads=threads)
         files = [str(Path(f)) for f in export_files]
@@ -880,7 +914,7 @@ class EndpointIndex(SegmentJoin):
                 f"""
                 INSERT INTO keys
                 SELECT "User".UserId, Id
-                FROM read_json(?, format = 'newline_delimited', compression = 'auto_detect',
+                FROM read_json(?, format = 'newline_delimited', compression = 'auto_detect', maximum_object_size = {MAX_OBJECT_BYTES},
                                columns = {{'Id': 'VARCHAR', 'ChannelType': 'VARCHAR',
                                           'User': 'STRUCT(UserId VARCHAR)'}})
                 WHERE "User".UserId IS NOT NULL AND Id IS NOT NULL {channel_filter}
@@ -1004,24 +1038,26 @@ class ProfileKeyIndex(SegmentJoin):
         *,
         profile_key: str,
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
-        threads: int | None = None,
+        threads: int | None = DEFAULT_THREADS,
     ) -> None:
         super().__init__(work_dir, memory_limit=memory_limit, threads=threads)
         self.checked = snapshot_files is not None
         files = [str(Path(f)) for f in snapshot_files or ()]
         if files:
+            if not re.fullmatch(r"(Attributes\.)?[A-Za-z0-9_-]+", profile_key):
+                raise ValueError(f"profile_key {profile_key!r}: a profile attribute or Attributes.<name>")
             if profile_key.startswith("Attributes."):
+                # a one-field STRUCT: DuckDB parses only that field of the custom attributes
                 name = profile_key.removeprefix("Attributes.")
-                column, columns = "json_extract_string(Attributes, ?)", "{'Attributes': 'JSON'}"
-                params: list[Any] = ["$." + json.dumps(name), files]
+                column, columns = f'Attributes."{name}"', f"""{{'Attributes': 'STRUCT("{name}" VARCHAR)'}}"""
             else:
                 column, columns = f'"{profile_key}"', f"{{'{profile_key}': 'VARCHAR'}}"
-                params = [files]
+            params: list[Any] = [files]
             self._run(
                 f"""
                 INSERT INTO keys
                 SELECT {column} AS user_id, NULL
-                FROM read_json(?, format = 'newline_delimited', compression = 'auto_detect',
+                FROM read_json(?, format = 'newline_delimited', compression = 'auto_detect', maximum_object_size = {MAX_OBJECT_BYTES},
                                columns = {columns})
                 WHERE user_id IS NOT NULL
                 """,
@@ -1039,13 +1075,13 @@ class ProfileKeyIndex(SegmentJoin):
         path.parent.mkdir(parents=True, exist_ok=True)
         users = self.load_users(users_file)
         join = "SEMI JOIN keys k ON k.user_id = u.user_id" if self.checked else ""
-        self._run(
+        copied = self._run(
             f"COPY (SELECT u.user_id AS {UPLOAD_KEY_COLUMN}, ?::VARCHAR AS {UPLOAD_SEGMENT_COLUMN} "
             f"FROM segment_users u {join}) TO '{path}' (FORMAT csv, HEADER)",
             [segment_value],
         )
-        missing = self.users_without_key() if self.checked else None
-        rows = users - missing if missing is not None else users
+        rows = int(copied[0][0])  # COPY answers the number of rows it wrote
+        missing = users - rows if self.checked else None
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
