@@ -767,7 +767,7 @@ def read_users(users_file: Path | str) -> Iterator[str]:
 DEFAULT_MEMORY_LIMIT = "64MB"
 """What the joins hold in memory before they spill (measured: ``benchmarks/bench_customer_profiles.py``
 keeps peak RSS at 5 M users within 1.2x of 1 M with it)."""
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 1
 MAX_MEMORY_LIMIT_MB = 1024
 """DuckDB fails some statements with "Out of Memory" under a small limit (an allocation it cannot
 spill); such a statement is retried with the limit doubled, up to this."""
@@ -801,9 +801,9 @@ class SegmentJoin:
         # a database file, not ":memory:": table data beyond memory_limit is evicted to it, so the
         # keys of a domain of any size fit (an in-memory database fails with "Out of Memory")
         self.con = duckdb.connect(str(work / "join.duckdb"))
-        self._run("SET enable_progress_bar = false")
-        self._run(f"SET memory_limit = '{memory_limit}'")
         self.memory_limit_mb = _megabytes(memory_limit)
+        self._run("SET enable_progress_bar = false")
+        self._run(f"SET memory_limit = '{self.memory_limit_mb}MB'")
         self._run(f"SET temp_directory = '{work / 'spill'}'")
         self._run("SET preserve_insertion_order = false")
         if threads:
@@ -816,15 +816,20 @@ class SegmentJoin:
         on DuckDB's "Out of Memory", retry with the memory limit doubled (up to 1 GB)."""
         import duckdb
 
-        while True:
-            try:
-                if params is None:
-                    return self.con.execute(sql).fetchall()
-                return self.con.execute(sql, params).fetchall()
-            except duckdb.OutOfMemoryException:
-                if self.memory_limit_mb * 2 > MAX_MEMORY_LIMIT_MB:
-                    raise
-                self.memory_limit_mb *= 2
+        limit = self.memory_limit_mb
+        try:
+            while True:
+                try:
+                    if params is None:
+                        return self.con.execute(sql).fetchall()
+                    return self.con.execute(sql, params).fetchall()
+                except duckdb.OutOfMemoryException:
+                    if limit * 2 > MAX_MEMORY_LIMIT_MB:
+                        raise
+                    limit *= 2
+                    self.con.execute(f"SET memory_limit = '{limit}MB'")
+        finally:
+            if limit != self.memory_limit_mb:  # the next statement starts from the configured limit
                 self.con.execute(f"SET memory_limit = '{self.memory_limit_mb}MB'")
 
     def _count_keys(self) -> None:
