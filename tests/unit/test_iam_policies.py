@@ -42,7 +42,11 @@ REQUIRED_FILES = {
 }
 
 # IAM service prefix -> botocore service name (for the API-call scan and the action-name check).
-BOTOCORE_SERVICES = {"personalize": "personalize", "mobiletargeting": "pinpoint", "profile": "customer-profiles"}
+BOTOCORE_SERVICES = {
+    "personalize": "personalize",
+    "mobiletargeting": "pinpoint",
+    "profile": "customer-profiles",
+}
 # Module stem (``hooks/pinpoint.py``, ``waiters/personalize.json``) -> IAM prefix of its client.
 MODULE_SERVICE = {"personalize": "personalize", "pinpoint": "mobiletargeting", "customer_profiles": "profile"}
 
@@ -236,7 +240,11 @@ def test_pass_role_is_limited_to_its_service() -> None:
     for statement in _load(EXECUTION_POLICY)["Statement"]:
         if "iam:PassRole" in _as_list(statement["Action"]):
             passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
-            assert passed_to in {"personalize.amazonaws.com", "pinpoint.amazonaws.com", "profile.amazonaws.com"}
+            assert passed_to in {
+                "personalize.amazonaws.com",
+                "pinpoint.amazonaws.com",
+                "profile.amazonaws.com",
+            }
             for resource in _as_list(statement["Resource"]):
                 assert resource.startswith("arn:aws:iam::${AccountId}:role/"), resource
 

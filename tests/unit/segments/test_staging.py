@@ -121,3 +121,31 @@ def test_fingerprint_differences_and_names():
     assert fingerprint_differences({"a": 1}, {"a": 1}) == []
     assert fit_name("a" * 10, 64) == "a" * 10
     assert len(fit_name("a" * 100, 64)) == 64
+
+
+def test_a_statement_duckdb_cannot_fit_is_retried_with_a_doubled_limit(tmp_path, monkeypatch):
+    import duckdb
+
+    from personalize_logic.segments import SegmentJoin, _megabytes
+
+    assert (_megabytes("64MB"), _megabytes("1GB"), _megabytes("512KiB")) == (64, 1024, 1)
+    with pytest.raises(ValueError, match="memory_limit"):
+        _megabytes("lots")
+    join = SegmentJoin(tmp_path, memory_limit="64MB")
+    limits: list[str] = []
+    real = join.con
+
+    class _Con:
+        def execute(self, sql, params=None):
+            if sql.startswith("SET memory_limit"):
+                limits.append(sql)
+                return real.execute(sql)
+            if len(limits) < 2:  # fails once under the configured limit
+                raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate")
+            return real.execute(sql) if params is None else real.execute(sql, params)
+
+    join.con = _Con()
+    assert join._run("SELECT 42") == [(42,)]
+    assert limits == ["SET memory_limit = '128MB'", "SET memory_limit = '64MB'"]  # back to the configured one
+    join.con = real
+    join.close()
