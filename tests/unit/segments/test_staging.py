@@ -133,6 +133,7 @@ def test_a_statement_duckdb_cannot_fit_is_retried_with_a_doubled_limit(tmp_path,
         _megabytes("lots")
     join = SegmentJoin(tmp_path, memory_limit="64MB")
     limits: list[str] = []
+    failures = [duckdb.OutOfMemoryException("Out of Memory Error: could not allocate")]
     real = join.con
 
     class _Con:
@@ -140,8 +141,8 @@ def test_a_statement_duckdb_cannot_fit_is_retried_with_a_doubled_limit(tmp_path,
             if sql.startswith("SET memory_limit"):
                 limits.append(sql)
                 return real.execute(sql)
-            if len(limits) < 2:  # fails once under the configured limit
-                raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate")
+            if failures:  # fails once under the configured limit
+                raise failures.pop()
             return real.execute(sql) if params is None else real.execute(sql, params)
 
     join.con = _Con()
