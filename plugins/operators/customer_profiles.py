@@ -139,6 +139,17 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _holds(found: Any, wanted: Any) -> bool:
+    """Whether ``found`` (a definition AWS returns) says what ``wanted`` says: every key of
+    ``wanted`` with the same value, list items pairwise. **Assumption**: AWS may return members the
+    request left out (defaults); the comparison ignores those."""
+    if isinstance(wanted, dict):
+        return isinstance(found, dict) and all(_holds(found.get(key), value) for key, value in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(found, list) and len(found) == len(wanted) and all(map(_holds, found, wanted))
+    return bool(found == wanted)
+
+
 def _ensure_segment_definition(
     hook: CustomerProfilesHook,
     domain_name: str,
@@ -164,7 +175,7 @@ def _ensure_segment_definition(
             existing = hook.get_segment_definition(domain_name, name)  # a concurrent attempt won
             if existing is None:
                 raise
-    if existing.get("SegmentGroups") != groups:
+    if not _holds(existing.get("SegmentGroups"), groups):
         raise AirflowException(
             f"Customer Profiles segment definition {name!r} exists in domain {domain_name!r} and selects "
             f"other profiles: SegmentGroups {json.dumps(existing.get('SegmentGroups'), sort_keys=True)} "
