@@ -243,7 +243,6 @@ def collect_summary(
             "interactions partitions": folder(where.dataset_root_uri("interactions")),
             "training snapshots": folder(where.snapshots_uri()),
             "batch outputs": folder(where.batch_root_uri()),
-            "Pinpoint segment CSVs": folder(where.segment_root_uri()),
             "quality-gate records": folder(where.state_root_uri()),
         },
     }
@@ -257,12 +256,13 @@ def collect_summary(
         ]
         if prepared:
             summary["segments"] += _customer_profiles_segments(stack, seeded["profiles_domain"], prepared)
+            summary["outputs"]["Customer Profiles upload CSVs"] = folder(
+                where.segment_root_uri(layout.CUSTOMER_PROFILES)
+            )
         resolved = [s for r in _task_results(airflow, segments_dag, "pinpoint.resolve_endpoints") for s in r]
         if resolved:
             summary["segments"] += _pinpoint_segments(stack, seeded["pinpoint_application_id"], resolved)
-    summary["outputs"]["Customer Profiles upload CSVs"] = folder(
-        where.segment_root_uri(layout.CUSTOMER_PROFILES)
-    )
+            summary["outputs"]["Pinpoint segment CSVs"] = folder(where.segment_root_uri())
     if "mparticle" in stack.endpoints:
         summary["mparticle"] = _mparticle(stack, seeded["mpids"])
         mparticle_dag = ran["dag_ids"].get("mparticle")
@@ -296,9 +296,10 @@ def print_summary(summary: dict[str, Any], report: Path) -> None:
     batch = summary["batch_inference"]
     lines.append(f"recs        {batch['users']} users with recommendations → {batch['output_uri']}")
     for segment in summary["segments"]:
-        where = "domain" if segment.get("destination") == "Customer Profiles" else "project"
+        profiles = segment.get("destination") == "Customer Profiles"
+        where, unit = ("domain", "profiles") if profiles else ("project", "endpoints")
         lines.append(
-            f"segment     {segment['name']}: {segment['size']} in {segment.get('destination')} {where} "
+            f"segment     {segment['name']}: {segment['size']} {unit} in {segment.get('destination')} {where} "
             f"{segment.get('domain')} (segment {segment['segment_id']}; {segment.get('users')} users, "
             f"{segment.get('users_without_match')} without a match)"
         )
