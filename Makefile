@@ -1,7 +1,7 @@
 # airflow-personalize — every entry point a user or CI needs.
 #   make demo   the whole pipeline on the embedded stack, on the Bingewatch sample (sets itself up)
 #   make test   lint + types + every test tier (sets itself up); .ci/run calls exactly this
-#   make stack  start the embedded stack in the foreground (S3, Personalize, Pinpoint, mParticle)
+#   make stack  start the embedded stack in the foreground (S3, Personalize, Pinpoint, Customer Profiles, mParticle)
 #   make dist   the MWAA artefacts in build/dist (docs/deployment.md)
 SHELL := /bin/bash
 PYTHON ?= python3

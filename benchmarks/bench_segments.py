@@ -4,9 +4,10 @@ Inputs (generated once, in a temp dir): a batch segment ``.out`` file with one q
 ``--users`` user ids, and a Pinpoint endpoint export (gzipped JSON lines) where 45% of the users
 have one endpoint, 45% have two (EMAIL + SMS) and 10% none.
 
-* **project path**: ``personalize_logic.segments``: parse every ``.out`` line, build the DuckDB
-  endpoint index from the export, semi-join, count users without endpoint, write ``Id`` CSV parts
-  ≤ 1 GB — exactly what ``ResolveSegmentEndpointsOperator`` runs (minus S3 transfers).
+* **project path**: ``personalize_logic.segments``: stage every ``.out`` line's users to a file
+  (streamed), build the DuckDB endpoint index from the export, semi-join, count users without
+  endpoint, write ``Id`` CSV parts ≤ 1 GB — what ``ResolveSegmentEndpointsOperator`` runs (minus S3
+  transfers).
 * **baseline**: one DuckDB statement over the same files: unnest the users, hash-join with the
   export, ``COPY`` the endpoint ids to one CSV (no splitting, no counting, no validation).
 
@@ -50,13 +51,13 @@ def generate(work: Path, users: int) -> tuple[Path, Path]:
 
 
 def project_path(out: Path, export: Path, work: Path) -> tuple[int, int]:
-    from personalize_logic.segments import EndpointCsvWriter, EndpointIndex, iter_segment_lines
+    from personalize_logic.segments import EndpointCsvWriter, EndpointIndex, stage_segment_users
 
     endpoints = missing = 0
     with EndpointIndex([export], work / "idx") as index, out.open("rb") as handle:
-        for line in iter_segment_lines(handle, source=str(out)):
+        for staged in stage_segment_users(handle, str(out), work / "users"):
             writer = EndpointCsvWriter(work / "csv", "segment")
-            result = index.resolve(line.users, writer)
+            result = index.resolve(staged.users_file, writer)
             endpoints += result.endpoints
             missing += result.users_without_endpoint
     return endpoints, missing

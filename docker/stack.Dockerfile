@@ -1,4 +1,5 @@
-# The embedded local stack (moto S3 + the project's Personalize, Pinpoint and mParticle emulators):
+# The embedded local stack (moto S3 + the project's Personalize, Pinpoint, Customer Profiles and
+# mParticle emulators):
 # `python -m emulators start --foreground`, used by the `local` profile of docker-compose.yaml.
 #
 # It starts from the same base and runs the same pip instruction as docker/Dockerfile, so the
@@ -27,12 +28,12 @@ USER root
 RUN mkdir -p /state && chown airflow:0 /state && chmod 0775 /state
 USER airflow
 
-# s3, personalize, pinpoint, mparticle (fixed here; `python -m emulators start` picks free ports
-# when no --*-port is given).
-EXPOSE 5000 5001 5002 5003
+# s3, personalize, pinpoint, mparticle, customer-profiles (fixed here; `python -m emulators start`
+# picks free ports when no --*-port is given).
+EXPOSE 5000 5001 5002 5003 5004
 
 # dumb-init forwards SIGTERM so `docker compose stop` lets the stack shut down cleanly.
 ENTRYPOINT ["/usr/bin/dumb-init", "--"]
 CMD ["python", "-m", "emulators", "start", "--host", "0.0.0.0", "--state-dir", "/state", \
      "--s3-port", "5000", "--personalize-port", "5001", "--pinpoint-port", "5002", \
-     "--mparticle-port", "5003", "--foreground"]
+     "--mparticle-port", "5003", "--customer-profiles-port", "5004", "--foreground"]

@@ -39,13 +39,23 @@ def ensure_plugins_on_path() -> None:
         sys.path.insert(0, str(PLUGINS_DIR))
 
 
+# --<option>-port → the stack's service name
+PORT_OPTIONS = {
+    "s3": "s3",
+    "personalize": "personalize",
+    "pinpoint": "pinpoint",
+    "customer-profiles": "customer-profiles",
+    "mparticle": "mparticle",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m emulators", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start the stack (background unless --foreground)")
     start.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     start.add_argument("--host", default="127.0.0.1")
-    for name in ("s3", "personalize", "pinpoint", "mparticle"):
+    for name in PORT_OPTIONS:
         start.add_argument(f"--{name}-port", type=int, default=0)
     start.add_argument("--min-job-seconds", type=float, default=2.0)
     start.add_argument("--foreground", action="store_true")
@@ -127,9 +137,9 @@ def _run_foreground(args: argparse.Namespace) -> int:
     from emulators.stack import start_stack
 
     ports = {
-        name: getattr(args, f"{name}_port")
-        for name in ("s3", "personalize", "pinpoint", "mparticle")
-        if getattr(args, f"{name}_port")
+        service: getattr(args, f"{name.replace('-', '_')}_port")
+        for name, service in PORT_OPTIONS.items()
+        if getattr(args, f"{name.replace('-', '_')}_port")
     }
     stack = start_stack(
         args.state_dir,
@@ -174,9 +184,9 @@ def _start_background(args: argparse.Namespace) -> int:
     (state_dir / "stack.json").unlink(missing_ok=True)
     argv = [sys.executable, "-m", "emulators", "start", "--foreground", "--state-dir", str(state_dir)]
     argv += ["--host", args.host, "--min-job-seconds", str(args.min_job_seconds)]
-    for name in ("s3", "personalize", "pinpoint", "mparticle"):
-        if getattr(args, f"{name}_port"):
-            argv += [f"--{name}-port", str(getattr(args, f"{name}_port"))]
+    for name in PORT_OPTIONS:
+        if getattr(args, f"{name.replace('-', '_')}_port"):
+            argv += [f"--{name}-port", str(getattr(args, f"{name.replace('-', '_')}_port"))]
     log_path = state_dir / "stack.log"
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""The embedded stack: S3 on moto's server plus the project's Personalize, Pinpoint and mParticle emulators.
+"""The embedded stack: S3 on moto's server plus the project's Personalize, Pinpoint, Customer Profiles
+and mParticle emulators.
 
 Everything listens on loopback (or on ``host``) and keeps its state under one folder. The DAGs reach it
 through the very same boto3 calls they make on AWS; only the endpoints differ, and
@@ -39,7 +40,7 @@ SECRET_KEY = "testing"  # the emulators' fixed credentials, not a secret
 REGION = "us-east-1"
 MPARTICLE_KEY = "local-key"
 MPARTICLE_SECRET = "local-secret"  # the emulator's fixed Custom Feed secret
-SERVICES = ("s3", "personalize", "pinpoint", "mparticle")
+SERVICES = ("s3", "personalize", "pinpoint", "customer-profiles", "mparticle")
 
 
 @dataclass
@@ -56,7 +57,7 @@ class LocalStack:
         """Extras of the Airflow ``aws_default`` connection pointing at this stack."""
         service_config = {
             name: {"endpoint_url": self.endpoints[name]}
-            for name in ("personalize", "pinpoint")
+            for name in ("personalize", "pinpoint", "customer-profiles")
             if name in self.endpoints
         }
         return {
@@ -147,7 +148,7 @@ def start_stack(
     :param state_dir: where every emulator keeps its state (SQLite, models, the S3 snapshot).
     :param host: the address to listen on (loopback by default).
     :param ports: fixed ports per service; missing ones are chosen free by the OS.
-    :param min_job_seconds: the shortest time a Personalize or Pinpoint job stays in progress, so
+    :param min_job_seconds: the shortest time a Personalize, Pinpoint or Customer Profiles job stays in progress, so
         sensors and triggers really wait.
     :param persist_s3: restore the S3 snapshot of ``state_dir`` now and save one at :meth:`LocalStack.stop`.
     :param reuse_ports: use the ports of the previous start of ``state_dir`` where they are free.
@@ -166,7 +167,7 @@ def start_stack(
             if persist_s3:
                 restored = restore_s3(stack.client("s3"), state_dir / S3_SNAPSHOT_DIR)
                 log.info("restored %d S3 objects from %s", restored, state_dir / S3_SNAPSHOT_DIR)
-        for name in ("personalize", "pinpoint", "mparticle"):
+        for name in ("personalize", "pinpoint", "customer-profiles", "mparticle"):
             if name in services:
                 app = _emulator_app(name, stack, min_job_seconds, mparticle_rate_limit)
                 server = RunningServer(app, host, ports.get(name, 0), name=name).start()
@@ -299,6 +300,14 @@ def _emulator_app(name: str, stack: LocalStack, min_job_seconds: float, mparticl
 
         return personalize_app(
             state_dir=state_dir, s3_endpoint_url=stack.endpoints["s3"], min_job_seconds=min_job_seconds
+        )
+    if name == "customer-profiles":
+        from emulators.customer_profiles.responses import create_app as customer_profiles_app
+
+        return customer_profiles_app(
+            state_dir=stack.state_dir / "customer_profiles",
+            s3_endpoint_url=stack.endpoints["s3"],
+            min_job_seconds=min(min_job_seconds, 1.0),
         )
     if name == "pinpoint":
         from emulators.pinpoint.responses import create_app as pinpoint_app

@@ -3,15 +3,18 @@ The main job: the whole pipeline on the embedded stack, on the Bingewatch sample
 
 ``make demo`` (or ``python -m scripts.demo``):
 
-1. starts the embedded stack (moto S3, the Personalize, Pinpoint and mParticle emulators);
+1. starts the embedded stack (moto S3, the Personalize, Pinpoint, Customer Profiles and mParticle
+   emulators);
 2. seeds it: the Bingewatch interactions as mParticle event batches landed in S3 (one folder per
-   day over the last ``--days`` days), the items and users datasets, the batch segment query, and
-   a Pinpoint project whose endpoints carry the same user ids (mpids) Personalize sees;
+   day over the last ``--days`` days), the items and users datasets, the batch segment query, a
+   Customer Profiles domain with one profile per Bingewatch user (its Personalize user id, the
+   mpid, in ``Attributes.personalize_user_id``), and a Pinpoint project whose endpoints carry the
+   same user ids (for the legacy destination, off in the shipped config);
 3. starts a real Airflow 3 (api-server, scheduler, dag-processor, triggerer; LocalExecutor) on this
    repository's DAGs, pointed at the stack by two connections and four Variables;
 4. backfills the export DAG over the window (``airflow backfill create``), then triggers training;
    the Assets do the rest: train → batch inference + batch segment jobs → mParticle uploads and a
-   Pinpoint imported segment;
+   Customer Profiles segment;
 5. prints what happened and writes ``build/demo/report.html`` and ``summary.json``.
 
 ``--keep-running`` leaves Airflow and the stack up afterwards so you can open the UI.
@@ -45,6 +48,9 @@ BUCKET = "airflow-personalize-demo"
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeS3Access"
 PINPOINT_IMPORT_ROLE = "arn:aws:iam::123456789012:role/PinpointSegmentImport"
 PINPOINT_EXPORT_ROLE = "arn:aws:iam::123456789012:role/PinpointEndpointExport"
+PROFILES_DOMAIN = "bingewatch"
+PROFILES_SNAPSHOT_ROLE = "arn:aws:iam::123456789012:role/CustomerProfilesSnapshot"
+PROFILE_KEY = "Attributes.personalize_user_id"
 SEGMENT_SOLUTION = "bw_aws-item-attribute-affinity"
 RECS_SOLUTION = "bw_user-personalization"
 
@@ -56,6 +62,7 @@ def log(message: str) -> None:
 # ------------------------------------------------------------------------------------------ seeding
 def seed(stack: LocalStack, *, end_date: dt.date, days: int, bucket: str = BUCKET) -> dict[str, Any]:
     """Put the Bingewatch sample where the pipeline expects its inputs; return what was seeded."""
+    from emulators.customer_profiles.seed import seed_profiles_from_users_csv
     from emulators.pinpoint.seed import seed_endpoints_from_csv
     from personalize_logic import layout
     from scripts.mparticle_generator import bingewatch_batches
@@ -92,6 +99,13 @@ def seed(stack: LocalStack, *, end_date: dt.date, days: int, bucket: str = BUCKE
     pinpoint = stack.client("pinpoint")
     app_id = pinpoint.create_app(CreateApplicationRequest={"Name": "bingewatch"})["ApplicationResponse"]["Id"]
     endpoints = seed_endpoints_from_csv(pinpoint, app_id, DATA / "endpoints.csv", user_id_map=mpids)
+    profiles = seed_profiles_from_users_csv(
+        stack.client("customer-profiles"),
+        PROFILES_DOMAIN,
+        DATA / "users.csv",
+        profile_key=PROFILE_KEY,
+        user_id_map=mpids,
+    )
     return {
         "bucket": bucket,
         "batch_files": len(generated.files),
@@ -100,6 +114,8 @@ def seed(stack: LocalStack, *, end_date: dt.date, days: int, bucket: str = BUCKE
         "mpids": mpids,
         "pinpoint_application_id": app_id,
         "pinpoint_endpoints": endpoints,
+        "profiles_domain": PROFILES_DOMAIN,
+        "profiles": profiles,
     }
 
 
@@ -111,6 +127,8 @@ def airflow_env(stack: LocalStack, seeded: dict[str, Any]) -> dict[str, str]:
         "AIRFLOW_VAR_PINPOINT_APPLICATION_ID": seeded["pinpoint_application_id"],
         "AIRFLOW_VAR_PINPOINT_IMPORT_ROLE_ARN": PINPOINT_IMPORT_ROLE,
         "AIRFLOW_VAR_PINPOINT_EXPORT_ROLE_ARN": PINPOINT_EXPORT_ROLE,
+        "AIRFLOW_VAR_CUSTOMER_PROFILES_DOMAIN": seeded["profiles_domain"],
+        "AIRFLOW_VAR_CUSTOMER_PROFILES_SNAPSHOT_ROLE_ARN": PROFILES_SNAPSHOT_ROLE,
         "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -126,7 +144,7 @@ def run_pipeline(airflow: LocalAirflow, *, end_date: dt.date, days: int) -> dict
     generated = {d.dag_id for d in build_project_dags(CONFIG_DIR / f"{PROJECT}.json")}
     ids = {stage: f"{PROJECT}_{stage}" for stage in ("export", "train", "batch")}
     ids["mparticle"] = f"{PROJECT}_activate_mparticle"
-    ids["pinpoint"] = f"{PROJECT}_activate_pinpoint"
+    ids["segments"] = f"{PROJECT}_activate_segments"
     ids = {stage: dag_id for stage, dag_id in ids.items() if dag_id in generated}
     dags = airflow.wait_for_dags(ids.values())
     errors = airflow.import_errors()
@@ -136,7 +154,7 @@ def run_pipeline(airflow: LocalAirflow, *, end_date: dt.date, days: int) -> dict
 
     # Training waits until the whole window is exported (a paused DAG queues no Asset events).
     airflow.set_paused(ids["train"], True)
-    for stage in ("export", "batch", "mparticle", "pinpoint"):
+    for stage in ("export", "batch", "mparticle", "segments"):
         if stage in ids:
             airflow.set_paused(ids[stage], False)
     start = end_date - dt.timedelta(days=days - 1)
@@ -152,10 +170,10 @@ def run_pipeline(airflow: LocalAirflow, *, end_date: dt.date, days: int) -> dict
     log("train: succeeded; the accepted solution versions update their Assets")
     airflow.wait_for_runs(ids["batch"], count=1, timeout=1800)
     log("batch: batch inference and batch segment jobs succeeded")
-    for stage in ("mparticle", "pinpoint"):
+    for stage in ("mparticle", "segments"):
         if stage in ids:
             airflow.wait_for_runs(ids[stage], count=1, timeout=1800)
-    log("activation: mParticle uploads and Pinpoint segment done")
+    log("activation: mParticle uploads and segments done")
     return {"dag_ids": ids, "export_runs": len(export_runs), "train_run": train_run}
 
 
@@ -187,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         seeded = seed(stack, end_date=end_date, days=args.days)
         log(
             f"seeded {seeded['events']} interactions as {seeded['batch_files']} mParticle batch files, "
+            f"{seeded['profiles']} Customer Profiles profiles in domain {seeded['profiles_domain']}, "
             f"{seeded['pinpoint_endpoints']} Pinpoint endpoints"
         )
         from scripts.airflow_local import postgres_url

@@ -1,6 +1,7 @@
 """
 What the demo prints and reports: facts read back from the stack itself (S3, the Personalize,
-Pinpoint and mParticle emulators) and from Airflow's REST API — not from the demo's own memory.
+Customer Profiles, Pinpoint and mParticle emulators) and from Airflow's REST API — not from the
+demo's own memory.
 """
 
 from __future__ import annotations
@@ -117,15 +118,74 @@ def _batch_inference(stack: Any, bucket: str, project: str) -> dict[str, Any]:
     }
 
 
-def _segments(stack: Any, application_id: str) -> list[dict[str, Any]]:
-    pinpoint = stack.client("pinpoint")
+def _segment_size(profiles: Any, domain: str, groups: dict[str, Any]) -> int | None:
+    """The size Customer Profiles estimates for ``groups`` (``CreateSegmentEstimate``, polled)."""
+    import time
+
+    estimate_id = profiles.create_segment_estimate(DomainName=domain, SegmentQuery=groups)["EstimateId"]
+    for _ in range(120):
+        answer = profiles.get_segment_estimate(DomainName=domain, EstimateId=estimate_id)
+        if answer["Status"] != "RUNNING":
+            digits = "".join(ch for ch in str(answer.get("Estimate") or "") if ch.isdigit())
+            return int(digits) if digits else None
+        time.sleep(0.5)
+    return None
+
+
+def _customer_profiles_segments(
+    stack: Any, domain: str, prepared: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The segment definitions the run created in ``domain``, with their size, read from Customer
+    Profiles; the prepare step's counts (users, matched, without profile) beside them."""
+    profiles = stack.client("customer-profiles")
+    by_name = {p["segment_definition_name"]: p for p in prepared}
     found = []
-    for segment in pinpoint.get_segments(ApplicationId=application_id)["SegmentsResponse"]["Item"]:
+    for item in profiles.list_segment_definitions(DomainName=domain)["Items"]:
+        facts = by_name.get(item["SegmentDefinitionName"])
+        if facts is None:  # not one of this run's segments (e.g. the every-profile definition)
+            continue
+        definition = profiles.get_segment_definition(
+            DomainName=domain, SegmentDefinitionName=item["SegmentDefinitionName"]
+        )
         found.append(
             {
+                "destination": "Customer Profiles",
+                "name": facts["segment_name"],
+                "domain": domain,
+                "segment_id": definition["SegmentDefinitionName"],
+                "segment_arn": definition["SegmentDefinitionArn"],
+                "size": _segment_size(profiles, domain, definition["SegmentGroups"]),
+                "query": facts.get("query"),
+                "users": facts.get("users"),
+                "matched": facts.get("rows"),
+                "users_without_match": facts.get("users_without_profile"),
+                "csv_uris": [facts["csv_s3_uri"]],
+            }
+        )
+    return found
+
+
+def _pinpoint_segments(
+    stack: Any, application_id: str, resolved: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The Pinpoint segments the run imported (legacy destination), with the resolve step's counts."""
+    pinpoint = stack.client("pinpoint")
+    by_name = {s["segment_name"]: s for s in resolved}
+    found = []
+    for segment in pinpoint.get_segments(ApplicationId=application_id)["SegmentsResponse"]["Item"]:
+        facts = by_name.get(segment.get("Name"), {})
+        found.append(
+            {
+                "destination": "Pinpoint",
                 "name": segment.get("Name"),
+                "domain": application_id,
                 "segment_id": segment["Id"],
                 "size": (segment.get("ImportDefinition") or {}).get("Size"),
+                "query": facts.get("query"),
+                "users": facts.get("users"),
+                "matched": facts.get("endpoints"),
+                "users_without_match": facts.get("users_without_endpoint"),
+                "csv_uris": facts.get("csv_uris"),
             }
         )
     return found
@@ -186,31 +246,31 @@ def collect_summary(
         "imports": personalize["import"],
         "training": personalize["training"],
         "batch_inference": _batch_inference(stack, bucket, project),
-        "segments": _segments(stack, seeded["pinpoint_application_id"]),
+        "segments": [],
         "outputs": {
             "interactions partitions": folder(where.dataset_root_uri("interactions")),
             "training snapshots": folder(where.snapshots_uri()),
             "batch outputs": folder(where.batch_root_uri()),
-            "segment CSVs": folder(where.segment_root_uri()),
             "quality-gate records": folder(where.state_root_uri()),
         },
     }
     interactions_import = [j for j in personalize["import"] if "interactions" in j["job_arn"]]
     if interactions_import:
         summary["import"] = {**interactions_import[0], "mode": "FULL", "rows": summary["export"]["rows"]}
-    pinpoint_dag = ran["dag_ids"].get("pinpoint")
-    if pinpoint_dag:
-        resolved = {
-            s["segment_name"]: s for r in _task_results(airflow, pinpoint_dag, "resolve_endpoints") for s in r
-        }
-        for segment in summary["segments"]:
-            facts = resolved.get(segment["name"], {})
-            segment.update(
-                {
-                    k: facts.get(k)
-                    for k in ("query", "users", "endpoints", "users_without_endpoint", "csv_uris")
-                }
+    segments_dag = ran["dag_ids"].get("segments")
+    if segments_dag:
+        prepared = [
+            s for r in _task_results(airflow, segments_dag, "customer_profiles.prepare_uploads") for s in r
+        ]
+        if prepared:
+            summary["segments"] += _customer_profiles_segments(stack, seeded["profiles_domain"], prepared)
+            summary["outputs"]["Customer Profiles upload CSVs"] = folder(
+                where.segment_root_uri(layout.CUSTOMER_PROFILES)
             )
+        resolved = [s for r in _task_results(airflow, segments_dag, "pinpoint.resolve_endpoints") for s in r]
+        if resolved:
+            summary["segments"] += _pinpoint_segments(stack, seeded["pinpoint_application_id"], resolved)
+            summary["outputs"]["Pinpoint segment CSVs"] = folder(where.segment_root_uri())
     if "mparticle" in stack.endpoints:
         summary["mparticle"] = _mparticle(stack, seeded["mpids"])
         mparticle_dag = ran["dag_ids"].get("mparticle")
@@ -253,8 +313,12 @@ def print_summary(summary: dict[str, Any], report: Path) -> None:
     batch = summary["batch_inference"]
     lines.append(f"recs        {batch['users']} users with recommendations → {batch['output_uri']}")
     for segment in summary["segments"]:
+        profiles = segment.get("destination") == "Customer Profiles"
+        where, unit = ("domain", "profiles") if profiles else ("project", "endpoints")
         lines.append(
-            f"segment     {segment['name']}: {segment['size']} endpoints (Pinpoint segment {segment['segment_id']})"
+            f"segment     {segment['name']}: {segment['size']} {unit} in {segment.get('destination')} {where} "
+            f"{segment.get('domain')} (segment {segment['segment_id']}; {segment.get('users')} users, "
+            f"{segment.get('users_without_match')} without a match)"
         )
     if "mparticle" in summary:
         mp = summary["mparticle"]

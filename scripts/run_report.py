@@ -114,19 +114,23 @@ TEMPLATE = r"""<!doctype html>
   <h2>Segments</h2>
   {% if segments %}
   <table>
-    <tr><th>Segment</th><th>Query</th><th>Users</th><th>Endpoints</th><th>Users without endpoint</th>
-        <th>Pinpoint segment</th><th>Size</th><th>Files</th></tr>
+    <tr><th>Destination</th><th>Segment</th><th>Query</th><th>Users</th><th>Matched</th><th>Without a match</th>
+        <th>Domain / project</th><th>Segment id</th><th>Size</th><th>Files</th></tr>
     {% for seg in segments %}
     <tr>
+      <td>{{ seg.destination }}</td>
       <td>{{ seg.name }}</td><td><code>{{ seg.query }}</code></td>
-      <td class="num">{{ seg.users }}</td><td class="num">{{ seg.endpoints }}</td>
-      <td class="num">{{ seg.users_without_endpoint }}</td>
-      <td>{% if seg.segment_id %}<code>{{ seg.segment_id }}</code>{% else %}<span class="notrun">not imported</span>{% endif %}</td>
+      <td class="num">{{ seg.users }}</td><td class="num">{{ seg.matched }}</td>
+      <td class="num">{{ seg.users_without_match }}</td>
+      <td>{{ seg.domain }}</td>
+      <td>{% if seg.segment_id %}<code>{{ seg.segment_id }}</code>{% if seg.segment_arn %}<br><code>{{ seg.segment_arn }}</code>{% endif %}{% else %}<span class="notrun">not activated</span>{% endif %}</td>
       <td class="num">{{ seg.size }}</td>
       <td>{% for uri in seg.csv_uris %}<code>{{ uri }}</code>{% if not loop.last %}<br>{% endif %}{% endfor %}</td>
     </tr>
     {% endfor %}
   </table>
+  <p>Matched: users with a Customer Profiles profile (or a Pinpoint endpoint). Users without one are
+  counted and left out of the segment.</p>
   {% else %}<p class="notrun">not run</p>{% endif %}
 </section>
 
@@ -280,15 +284,11 @@ def plot_solution_metrics(training: list[dict[str, Any]]) -> str | None:
 
 
 def plot_segment_sizes(segments: list[dict[str, Any]]) -> str | None:
-    """Per segment: users vs endpoints vs users without endpoint."""
+    """Per segment: users vs matched (profiles / endpoints) vs users without a match."""
     if not segments:
         return None
     labels = [str(seg.get("name", f"segment {i + 1}")) for i, seg in enumerate(segments)]
-    kinds = (
-        ("users", "users"),
-        ("endpoints", "endpoints"),
-        ("users_without_endpoint", "users without endpoint"),
-    )
+    kinds = (("users", "users"), ("matched", "matched"), ("users_without_match", "without a match"))
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(labels) + 2), 4))
     width = 0.8 / len(kinds)
@@ -335,6 +335,7 @@ def _stages(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     batch = _section(summary, "batch_inference")
     segments = _list(summary, "segments")
     mparticle = _section(summary, "mparticle")
+    destinations = sorted({str(s["destination"]) for s in segments if s.get("destination")})
 
     def stage(name: str, ran: bool, status: str, css: str, details: list[tuple[str, Any]]) -> dict[str, Any]:
         shown = [(key, _fmt(value)) for key, value in details if value is not None]
@@ -388,14 +389,15 @@ def _stages(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
             ],
         ),
         stage(
-            "Batch segments → Pinpoint",
+            "Batch segments → " + (", ".join(destinations) or "audience destinations"),
             bool(segments),
             "ok",
             "ok",
             [
                 ("segments", len(segments)),
                 ("users", sum(int(s.get("users") or 0) for s in segments)),
-                ("imported", sum(1 for s in segments if s.get("segment_id"))),
+                ("activated", sum(1 for s in segments if s.get("segment_id"))),
+                ("in", ", ".join(sorted({str(s["domain"]) for s in segments if s.get("domain")})) or None),
             ],
         ),
         stage(
@@ -462,12 +464,15 @@ def build_context(summary: Mapping[str, Any]) -> dict[str, Any]:
 
     segment_rows = [
         {
+            "destination": seg.get("destination", "—"),
             "name": seg.get("name", "—"),
             "query": seg.get("query", "—"),
             "users": _fmt(seg.get("users")),
-            "endpoints": _fmt(seg.get("endpoints")),
-            "users_without_endpoint": _fmt(seg.get("users_without_endpoint")),
+            "matched": _fmt(seg.get("matched")),
+            "users_without_match": _fmt(seg.get("users_without_match")),
+            "domain": seg.get("domain", "—"),
             "segment_id": seg.get("segment_id"),
+            "segment_arn": seg.get("segment_arn"),
             "size": _fmt(seg.get("size")),
             "csv_uris": [str(uri) for uri in seg.get("csv_uris") or []],
         }

@@ -242,6 +242,8 @@ def imported_partitions_key(prefix: str, dataset: str) -> str:
 # ------------------------------------------------------------------- the pipeline's URIs per project
 BATCH_INFERENCE = "inference"
 BATCH_SEGMENTS = "segments"
+PINPOINT = "pinpoint"
+CUSTOMER_PROFILES = "customer_profiles"
 
 
 @dataclass(frozen=True)
@@ -305,12 +307,17 @@ class BucketLayout:
         """Checkpoints and dead letters of the mParticle upload (see :func:`checkpoint_uri`)."""
         return self.uri("state", "mparticle")
 
-    def segment_root_uri(self) -> str:
-        return self.uri("pinpoint")
+    def segment_root_uri(self, destination: str = PINPOINT) -> str:
+        """Root of one segment destination's files (``pinpoint``, ``customer_profiles``)."""
+        return self.uri(destination)
 
-    def segment_csvs_uri(self, run_key: str) -> str:
-        """Where one run's segment CSVs go (see :func:`segment_folder_uri`)."""
-        return self.uri("pinpoint", run_key)
+    def segment_csvs_uri(self, run_key: str, destination: str = PINPOINT) -> str:
+        """Where one run's segment files for ``destination`` go (see :func:`segment_folder_uri`)."""
+        return self.uri(destination, run_key)
+
+    def activation_state_uri(self, destination: str) -> str:
+        """The activation claims of one segment destination (see :func:`activation_claim_uri`)."""
+        return self.uri("state", "activation", destination)
 
 
 # ------------------------------------------------------------------------- quality-gate state records
@@ -353,6 +360,25 @@ def endpoint_export_uri(segment_csvs: str) -> str:
     return folder(join(segment_csvs, "_endpoint_export"))
 
 
+def upload_csv_uri(segment_folder: str) -> str:
+    """One Customer Profiles segment's upload file (the file PUT to the upload job's URL)."""
+    return join(segment_folder, "upload.csv")
+
+
+def profile_snapshot_uri(segment_csvs: str) -> str:
+    """Where the Customer Profiles snapshot of the domain's profile keys goes (a folder)."""
+    return folder(join(segment_csvs, "_profile_snapshot"))
+
+
+def activation_claim_uri(activation_state: str, run_key: str, segment_name: str) -> str:
+    """
+    ``<state>/activation/<destination>/<dag run key>/<segment name>.json``: which input a segment of
+    a DAG run was activated from, and the AWS resources that did it. Written once, with a
+    conditional PUT, by the first attempt that activates the segment.
+    """
+    return join(activation_state, run_key, f"{segment_name}.json")
+
+
 # ------------------------------------------------------------------------------ mParticle upload state
 def checkpoint_uri(state_prefix: str, run_key: str, file_uri: str) -> str:
     """``<state>/checkpoints/<task run>/<file id>.json``: how far the upload of one file got."""
@@ -378,6 +404,7 @@ def documented_patterns() -> dict[str, str]:
     run_folder = run_prefix("<prefix>", "<dataset>", ds, "<attempt key>")
     state = where.mparticle_state_uri()
     segments = where.segment_csvs_uri("<dag run key>")
+    profile_files = where.segment_csvs_uri("<dag run key>", CUSTOMER_PROFILES)
     dead = dead_letter_uri(state, "<task run key>", "s3://b/<file>")
     found = {
         "mParticle source files": mparticle_source_day_prefix("<source prefix>", ds),
@@ -412,6 +439,12 @@ def documented_patterns() -> dict[str, str]:
         "segment CSVs": segment_file_uri(segment_folder_uri(segments, "<segment name>"), "<csv part>"),
         "segment output errors": segment_errors_uri(segments),
         "endpoint export": endpoint_export_uri(segments),
+        "Customer Profiles upload CSV": upload_csv_uri(segment_folder_uri(profile_files, "<segment name>")),
+        "Customer Profiles output errors": segment_errors_uri(profile_files),
+        "profile-key snapshot": profile_snapshot_uri(profile_files),
+        "segment activation claim": activation_claim_uri(
+            where.activation_state_uri("<destination>"), "<dag run key>", "<segment name>"
+        ),
         "mParticle checkpoint": checkpoint_uri(state, "<task run key>", "s3://b/<file>"),
         "mParticle dead letters": dead_letter_part_uri(dead, 0),
     }

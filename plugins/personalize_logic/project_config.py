@@ -571,28 +571,85 @@ class MParticleDestination(_Strict, kw_only=True):
     eventName: str = "AWS Recs Update"
 
 
+def _templated(value: str) -> bool:
+    """A value Airflow renders at run time (``{{ var.value.x }}``): checked when it is rendered."""
+    return "{{" in value or "{%" in value
+
+
 class PinpointDestination(_Strict, kw_only=True):
-    enabled: bool = True
+    """
+    Amazon Pinpoint imported segments: the **legacy** segment destination, off unless ``enabled``
+    (Pinpoint's engagement APIs reached end of support on 2026-10-30; the tasks log AWS's notice).
+    """
+
+    enabled: bool = False
     applicationId: str
     importRoleArn: str
     exportRoleArn: str | None = None
     channel: str | None = "EMAIL"
 
 
+class CustomerProfilesDestination(_Strict, kw_only=True):
+    """
+    Amazon Connect Customer Profiles: each batch segment becomes a segment definition over the
+    profiles of its users (see ``operators/customer_profiles.py``).
+
+    ``profileKey`` is the profile attribute that holds the Personalize user id (``AccountNumber`` or
+    ``Attributes.<name>``): users are matched to profiles by it. ``dataExpiryDays`` is the upload
+    job's ``DataExpiry`` (1-1098), required because AWS's default (14 days) silently expires the
+    profiles an upload creates. A user with no profile is counted and left out, unless
+    ``createMissingProfiles`` (then the upload creates a profile holding only the key).
+    ``snapshotRoleArn`` is the role Customer Profiles assumes to write the profile-key snapshot the
+    users are matched against (required unless ``createMissingProfiles``).
+    ``segmentAttribute`` prefixes the custom attribute that marks a profile's membership.
+    """
+
+    enabled: bool = True
+    domainName: str
+    profileKey: str
+    dataExpiryDays: Annotated[int, Meta(ge=1, le=1098)]
+    createMissingProfiles: bool = False
+    snapshotRoleArn: str | None = None
+    segmentAttribute: Annotated[
+        str, Meta(min_length=1, max_length=40, pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$")
+    ] = "ap_segment"
+
+    def __post_init__(self) -> None:
+        from personalize_logic.facts.customer_profiles import MAX_NAME_LENGTH, NAME_PATTERN, is_profile_key
+
+        if not _templated(self.domainName) and (
+            not NAME_PATTERN.match(self.domainName) or len(self.domainName) > MAX_NAME_LENGTH
+        ):
+            raise _invalid("domainName", "a Customer Profiles domain name is 1-64 of a-z A-Z 0-9 _ -")
+        if not is_profile_key(self.profileKey):
+            raise _invalid(
+                "profileKey",
+                "must name a string profile attribute (AccountNumber, EmailAddress, ...) or a custom "
+                "one as Attributes.<name>",
+            )
+        if not self.createMissingProfiles and not self.snapshotRoleArn:
+            raise _invalid(
+                "snapshotRoleArn",
+                "required when createMissingProfiles is false: users are matched against a snapshot "
+                "of the domain's profile keys, written to S3 by this role",
+            )
+
+
 class ActivationConfig(_Strict, kw_only=True):
     mparticle: MParticleDestination | None = None
+    customerProfiles: CustomerProfilesDestination | None = None
     pinpoint: PinpointDestination | None = None
+
+    def segment_destinations(self) -> dict[str, Any]:
+        """The enabled segment destinations, by config key, in the order the DAG builds them."""
+        blocks = {"customerProfiles": self.customerProfiles, "pinpoint": self.pinpoint}
+        return {key: block for key, block in blocks.items() if block is not None and block.enabled}
 
 
 class AlertingConfig(_Strict, kw_only=True):
     snsTopicArn: str | None = None
     emails: list[str] = field(default_factory=list)
     slackConnId: str | None = None
-
-
-def _templated(value: str) -> bool:
-    """A value Airflow renders at run time (``{{ var.value.x }}``): checked when it is rendered."""
-    return "{{" in value or "{%" in value
 
 
 class PipelineConfig(_Strict, kw_only=True):

@@ -15,8 +15,9 @@ Per project (``<p>`` is the dataset group name made id-safe) up to five DAGs, li
 ``<p>_batch``             on a new accepted solution version: batch inference and batch segment
                           jobs → Assets ``<p>/recommendations`` and ``<p>/segments``
 ``<p>_activate_mparticle``  on new recommendations: one mapped upload task per ``.out`` file
-``<p>_activate_pinpoint``   on new segments: endpoints resolved at scale → one imported segment
-                          per segment query
+``<p>_activate_segments``   on new segments: one task group per segment destination of the config
+                          (Customer Profiles by default; Pinpoint, legacy, when enabled), each
+                          activating every query of every triggering output
 
 Manual triggers take Params (force FULL training, ``num_results``, a segment query, …). Nothing
 here touches the network or a Variable: Variables appear only inside templates.
@@ -779,50 +780,133 @@ def build_mparticle_activation_dag(cfg: ProjectConfig, config_path: Path) -> DAG
     return dag
 
 
-def build_pinpoint_activation_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
-    pinpoint = cfg.pipeline.activation.pinpoint
-    if pinpoint is None or not pinpoint.enabled or not cfg.solutions_with("batchSegmentJobs"):
-        return None
+def _customer_profiles_tasks(cfg: ProjectConfig, block: Any, outputs: Any) -> None:
+    """Customer Profiles: profile-key snapshot + upload CSVs → per segment: upload job → segment definition."""
+    from operators.customer_profiles import (
+        CustomerProfilesCreateSegmentOperator,
+        CustomerProfilesPrepareUploadsOperator,
+        CustomerProfilesUploadOperator,
+    )
+    from personalize_pipeline import tasks
+
+    where = bucket_layout(cfg.pipeline)
+    prepared = CustomerProfilesPrepareUploadsOperator(
+        task_id="prepare_uploads",
+        domain_name=block.domainName,
+        profile_key=block.profileKey,
+        segment_attribute=block.segmentAttribute,
+        create_missing_profiles=block.createMissingProfiles,
+        snapshot_role_arn=block.snapshotRoleArn,
+        segment_output_s3_uris=outputs,
+        output_s3_uri=where.segment_csvs_uri(layout.DAG_RUN_KEY_TEMPLATE, layout.CUSTOMER_PROFILES),
+    )
+    uploads = CustomerProfilesUploadOperator.partial(
+        task_id="upload_segment",
+        domain_name=block.domainName,
+        profile_key=block.profileKey,
+        data_expiry_days=block.dataExpiryDays,
+        state_uri=where.activation_state_uri(layout.CUSTOMER_PROFILES),
+    ).expand_kwargs(
+        tasks.segment_requests.override(task_id="upload_requests")(
+            prepared.output, keys=["segment_name", "csv_s3_uri", "marker_attribute"]
+        )
+    )
+    segments = CustomerProfilesCreateSegmentOperator.partial(
+        task_id="create_segment", domain_name=block.domainName
+    ).expand_kwargs(
+        tasks.segment_requests.override(task_id="segment_requests")(
+            prepared.output, keys=["segment_name", "segment_definition_name", "marker_attribute", "query"]
+        )
+    )
+    uploads >> segments
+
+
+def _pinpoint_tasks(cfg: ProjectConfig, block: Any, outputs: Any) -> None:
+    """Pinpoint (legacy): endpoints resolved at scale → per segment: an imported segment."""
     from operators.pinpoint import PinpointCreateImportedSegmentOperator, ResolveSegmentEndpointsOperator
     from personalize_pipeline import tasks
 
-    pipeline = cfg.pipeline
+    where = bucket_layout(cfg.pipeline)
+    resolved = ResolveSegmentEndpointsOperator(
+        task_id="resolve_endpoints",
+        application_id=block.applicationId,
+        segment_output_s3_uris=outputs,
+        output_s3_uri=where.segment_csvs_uri(layout.DAG_RUN_KEY_TEMPLATE),
+        export_role_arn=block.exportRoleArn,
+        channel_types=[block.channel] if block.channel else None,
+    )
+    PinpointCreateImportedSegmentOperator.partial(
+        task_id="import_segment",
+        application_id=block.applicationId,
+        role_arn=block.importRoleArn,
+        state_uri=where.activation_state_uri(layout.PINPOINT),
+    ).expand_kwargs(
+        tasks.segment_requests.override(task_id="import_requests")(
+            resolved.output, keys=["segment_name", "s3_url"]
+        )
+    )
+
+
+# One entry per segment destination: config key of its block → (task group id, what the group
+# holds, its builder). Adding a destination adds its family, its config block and one line here.
+SEGMENT_DESTINATIONS: dict[str, tuple[str, str, Any]] = {
+    "customerProfiles": (
+        "customer_profiles",
+        "Amazon Connect Customer Profiles: the users of each segment are matched to profiles by "
+        "`profileKey` (a snapshot of the domain's profile keys joined with the segment; users without "
+        "a profile are counted and, unless `createMissingProfiles`, left out), uploaded "
+        "(`CreateUploadJob` → pre-signed PUT with SSE-C → `StartUploadJob`, waited on) with "
+        "`DataExpiry` = `dataExpiryDays`, and grouped by a segment definition whose size is reported. "
+        "Amazon Connect outbound campaigns target the segment by its ARN.",
+        _customer_profiles_tasks,
+    ),
+    "pinpoint": (
+        "pinpoint",
+        "Amazon Pinpoint (**legacy: Pinpoint's engagement APIs reached AWS end of support on "
+        "2026-10-30**; every task logs the notice): user ids → endpoint ids (one endpoint export "
+        "joined with the segment) → CSV in S3 → `CreateImportJob` with `DefineSegment`, waited on.",
+        _pinpoint_tasks,
+    ),
+}
+
+
+def build_segment_activation_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
+    """``<p>_activate_segments``: one task group per segment destination enabled in the config."""
+    from airflow.sdk import TaskGroup
+
+    destinations = cfg.pipeline.activation.segment_destinations()
+    if not destinations or not cfg.solutions_with("batchSegmentJobs"):
+        return None
+    from personalize_pipeline import tasks
+
     segments_asset = assets(cfg)["segments"]
+    groups = "\n".join(
+        f"* `{SEGMENT_DESTINATIONS[key][0]}`: {SEGMENT_DESTINATIONS[key][1]}" for key in destinations
+    )
     with _dag(
         cfg,
-        "activate_pinpoint",
+        "activate_segments",
         config_path,
-        "Turns every line of the batch segment output into an Amazon Pinpoint imported segment: "
-        "user ids → endpoint ids (one endpoint export joined with the segment; every endpoint of a "
-        "user kept, users without one counted) → CSV in S3 → `CreateImportJob` with `DefineSegment`, "
-        "waited on. Segment names are deterministic for the run, so a retry creates no second "
-        "segment.\n\n**Amazon Pinpoint reached end of support on 2026-10-30.** Pinpoint sits behind "
-        "`operators/audience_destinations.py`; Amazon Connect Customer Profiles is its successor.",
+        "Activates every line of every batch segment output that triggered the run (or the Param "
+        "`output_path`) in each segment destination of the config, one task group each:\n\n"
+        f"{groups}\n\nSegment names are deterministic for the run; each activation is recorded under "
+        "`state/activation/`, so a retry reuses its AWS resources, a rerun whose input changed fails "
+        "naming what differs, and two concurrent attempts create one segment.",
         schedule=[segments_asset],
         max_active_runs=1,
         params={
             "output_path": Param(
-                "", type="string", description="batch segment output to activate (empty: the triggering one)"
+                "", type="string", description="batch segment output to activate (empty: the triggering ones)"
             )
         },
     ) as dag:
-        output = tasks.resolve_batch_output(
+        outputs = tasks.resolve_batch_outputs(
             asset_uri=segments_asset.uri, param_output="{{ params.output_path }}"
         )
-        resolved = ResolveSegmentEndpointsOperator(
-            task_id="resolve_endpoints",
-            application_id=pinpoint.applicationId,
-            segment_output_s3_uri=output,
-            output_s3_uri=bucket_layout(pipeline).segment_csvs_uri(layout.DAG_RUN_KEY_TEMPLATE),
-            export_role_arn=pinpoint.exportRoleArn,
-            channel_types=[pinpoint.channel] if pinpoint.channel else None,
-        )
-        requests = tasks.segment_import_requests(resolved.output)
-        PinpointCreateImportedSegmentOperator.partial(
-            task_id="import_segment",
-            application_id=pinpoint.applicationId,
-            role_arn=pinpoint.importRoleArn,
-        ).expand_kwargs(requests)
+        for key, block in destinations.items():
+            group_id, _, build = SEGMENT_DESTINATIONS[key]
+            with TaskGroup(group_id=group_id):
+                build(cfg, block, outputs)
     return dag
 
 
@@ -837,7 +921,7 @@ STAGES: dict[str, tuple[Any, ...]] = {
     "export": (build_export_dag,),
     "train": (build_train_dag,),
     "batch": (build_batch_dag,),
-    "activate": (build_mparticle_activation_dag, build_pinpoint_activation_dag),
+    "activate": (build_mparticle_activation_dag, build_segment_activation_dag),
 }
 
 

@@ -300,20 +300,56 @@ def resolve_batch_output(asset_uri: str, param_output: str | None = None, **cont
     )
 
 
+def _event_extras(context: dict[str, Any], asset_uri: str) -> list[dict[str, Any]]:
+    """The ``extra`` of every event of ``asset_uri`` that triggered this run, oldest first."""
+    events = context.get("triggering_asset_events") or {}
+    found: list[dict[str, Any]] = []
+    for asset, asset_events in events.items():
+        if _uri(asset) == asset_uri:
+            found.extend(dict(getattr(event, "extra", None) or {}) for event in asset_events)
+    return found
+
+
 @task
-def segment_import_requests(resolved: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One ``CreateImportJob`` per resolved segment that has endpoints; the empty ones are logged."""
+def resolve_batch_outputs(asset_uri: str, param_output: str | None = None, **context: Any) -> list[str]:
+    """
+    Every batch job output this activation run reads: its Param, else the output of *each* Asset
+    event that triggered it (several batch runs can land before one activation run starts; each
+    event's output is activated, none is dropped). Duplicates are read once.
+    """
+    from airflow.providers.common.compat.sdk import AirflowSkipException
+
+    if param_output:
+        return [param_output]
+    outputs = list(
+        dict.fromkeys(e["output_path"] for e in _event_extras(context, asset_uri) if e.get("output_path"))
+    )
+    if not outputs:
+        raise AirflowSkipException(
+            "no batch output to activate: trigger with the Param 'output_path' or let the batch DAG trigger it"
+        )
+    log.info("Activating %d batch output(s): %s", len(outputs), outputs)
+    return outputs
+
+
+@task
+def segment_requests(prepared: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """
+    The keyword arguments (``keys`` of each entry) of one mapped activation task per prepared
+    segment that has rows to activate; a segment with none is logged, with its counts, and left out.
+    """
     requests = []
-    for segment in resolved:
-        if not segment.get("endpoints"):
+    for segment in prepared:
+        if not segment.get("rows"):
+            counts = {k: v for k, v in segment.items() if k.startswith("users")}
             log.warning(
-                "Segment %s (%s) has no endpoint (%s users without one): not imported",
+                "Segment %s (%s) has nothing to activate %s: skipped",
                 segment["segment_name"],
                 segment.get("query"),
-                segment.get("users_without_endpoint"),
+                counts,
             )
             continue
-        requests.append({"segment_name": segment["segment_name"], "s3_url": segment["s3_url"]})
+        requests.append({key: segment[key] for key in keys})
     return requests
 
 

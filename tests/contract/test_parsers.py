@@ -164,7 +164,7 @@ def test_the_endpoint_index_reads_the_documented_export_lines(tmp_path: Path, co
     with EndpointIndex([path], tmp_path / "work") as index:
         assert index.size == 3  # the endpoint without a user cannot be in a segment
     with EndpointIndex([path], tmp_path / "work-email", channel_types=["EMAIL"]) as index:
-        rows = sorted(index._run("SELECT user_id, endpoint_id FROM endpoints"))
+        rows = sorted(index._run("SELECT user_id, value FROM keys"))  # value: the endpoint id
     assert rows == [("example-user-id-2", "ep-email-1"), ("example-user-id-2", "ep-email-2")]
 
 

@@ -2,7 +2,7 @@
 The whole pipeline in a real Airflow 3 (api-server, scheduler, dag-processor, triggerer; PostgreSQL
 metadata database; deferrable operators on), driven like an operator would: ``airflow backfill
 create`` over 30 days, a triggered training run, and Assets for the rest. The outputs are checked
-in the stack itself: S3, the Personalize, Pinpoint and mParticle emulators.
+in the stack itself: S3, the Personalize, Customer Profiles and mParticle emulators.
 """
 
 from __future__ import annotations
@@ -71,18 +71,28 @@ def test_training_passed_the_gate_for_every_solution(airflow_pipeline: dict) -> 
     assert training["bingewatch-popularity-baseline"]["baseline"] is True
 
 
-def test_pinpoint_segment_has_the_expected_size(airflow_pipeline: dict) -> None:
+def test_the_segment_reaches_customer_profiles_with_its_size(airflow_pipeline: dict) -> None:
     stack, seeded = airflow_pipeline["stack"], airflow_pipeline["seeded"]
     lines = _out_lines(stack.client("s3"), seeded["bucket"], "bingewatch/batch/", "segments")
     assert len(lines) == 1
     assert lines[0]["error"] is None
     users = set(lines[0]["output"]["usersList"])
     assert len(users) == 50  # numResults of the sample's batch segment job
-    # every Bingewatch user has exactly one EMAIL endpoint, so the segment holds one per user
+    # every Bingewatch user has a profile keyed by its mpid: the segment holds one profile per user
     segments = airflow_pipeline["summary"]["segments"]
-    assert len(segments) == 1
-    assert segments[0]["name"].startswith("ITEMSgenresAction_")
-    assert segments[0]["size"] == len(users)
+    assert [s["destination"] for s in segments] == ["Customer Profiles"]
+    segment = segments[0]
+    assert segment["name"].startswith("ITEMSgenresAction_")
+    assert (segment["users"], segment["matched"], segment["users_without_match"]) == (50, 50, 0)
+    assert segment["size"] == len(users)
+    assert segment["domain"] == seeded["profiles_domain"]
+    assert segment["segment_arn"].endswith(
+        f"domains/{seeded['profiles_domain']}/segment-definitions/{segment['segment_id']}"
+    )
+    # the profiles of the segment are the batch segment's users, marked by this run's upload
+    profiles = stack.client("customer-profiles")
+    job = profiles.list_upload_jobs(DomainName=seeded["profiles_domain"])["Items"]
+    assert [(j["Status"], j["DataExpiry"]) for j in job] == [("SUCCEEDED", 365)]
 
 
 def test_mparticle_profiles_carry_the_recommendations(airflow_pipeline: dict) -> None:

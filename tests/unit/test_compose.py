@@ -38,6 +38,7 @@ STACK_PORT_ARGS = {
     "personalize": "--personalize-port",
     "pinpoint": "--pinpoint-port",
     "mparticle": "--mparticle-port",
+    "customer-profiles": "--customer-profiles-port",
 }
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
@@ -225,7 +226,13 @@ def _stack_ports(services: dict[str, Any]) -> dict[str, int]:
 
 def test_local_stack_ports_are_published(services: dict[str, Any]) -> None:
     ports = _stack_ports(services)
-    assert ports == {"s3": 5000, "personalize": 5001, "pinpoint": 5002, "mparticle": 5003}
+    assert ports == {
+        "s3": 5000,
+        "personalize": 5001,
+        "pinpoint": 5002,
+        "mparticle": 5003,
+        "customer-profiles": 5004,
+    }
     published = {int(_interpolate(mapping).rsplit(":", 1)[1]) for mapping in services["local-stack"]["ports"]}
     assert published == set(ports.values())
     state = [volume for volume in services["local-stack"]["volumes"] if volume.endswith(":/state")]
@@ -245,6 +252,7 @@ def test_connections_point_at_the_local_stack(services: dict[str, Any], name: st
         "s3": extra["endpoint_url"],
         "personalize": extra["service_config"]["personalize"]["endpoint_url"],
         "pinpoint": extra["service_config"]["pinpoint"]["endpoint_url"],
+        "customer-profiles": extra["service_config"]["customer-profiles"]["endpoint_url"],
     }
     mparticle = json.loads(env["AIRFLOW_CONN_MPARTICLE_DEFAULT"])
     assert mparticle["conn_type"] == "http"

@@ -2,7 +2,7 @@
 The IAM policy documents under ``include/iam`` are valid and cover what the plugins call.
 
 The valuable check is :func:`test_execution_policy_allows_every_call_the_plugins_make`: it scans
-``plugins/`` for Personalize and Pinpoint API calls (``.conn.<op>(``, ``client.<op>(``, operation
+``plugins/`` for Personalize, Pinpoint and Customer Profiles API calls (``.conn.<op>(``, ``client.<op>(``, operation
 names kept as strings for ``getattr`` dispatch, and the ``operation`` of every custom waiter) and
 asserts that ``airflow-execution-policy.json`` allows each one. A new call without a policy entry
 fails here, not in production with an ``AccessDeniedException``.
@@ -36,17 +36,24 @@ REQUIRED_FILES = {
     "personalize-service-role-policy.json",
     "pinpoint-import-role-trust.json",
     "pinpoint-import-role-policy.json",
+    "customer-profiles-snapshot-role-trust.json",
+    "customer-profiles-snapshot-role-policy.json",
     "redshift-unload-role-policy.json",
 }
 
 # IAM service prefix -> botocore service name (for the API-call scan and the action-name check).
-BOTOCORE_SERVICES = {"personalize": "personalize", "mobiletargeting": "pinpoint"}
+BOTOCORE_SERVICES = {
+    "personalize": "personalize",
+    "mobiletargeting": "pinpoint",
+    "profile": "customer-profiles",
+}
 # Module stem (``hooks/pinpoint.py``, ``waiters/personalize.json``) -> IAM prefix of its client.
-MODULE_SERVICE = {"personalize": "personalize", "pinpoint": "mobiletargeting"}
+MODULE_SERVICE = {"personalize": "personalize", "pinpoint": "mobiletargeting", "customer_profiles": "profile"}
 
 KNOWN_PREFIXES = {
     "personalize",
     "mobiletargeting",
+    "profile",
     "s3",
     "iam",
     "sts",
@@ -61,6 +68,7 @@ KNOWN_PREFIXES = {
 TRUSTED_SERVICE = {
     "personalize-service-role-trust.json": "personalize.amazonaws.com",
     "pinpoint-import-role-trust.json": "pinpoint.amazonaws.com",
+    "customer-profiles-snapshot-role-trust.json": "profile.amazonaws.com",
     "redshift-unload-role-trust.json": "redshift.amazonaws.com",
 }
 
@@ -232,7 +240,11 @@ def test_pass_role_is_limited_to_its_service() -> None:
     for statement in _load(EXECUTION_POLICY)["Statement"]:
         if "iam:PassRole" in _as_list(statement["Action"]):
             passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
-            assert passed_to in {"personalize.amazonaws.com", "pinpoint.amazonaws.com"}
+            assert passed_to in {
+                "personalize.amazonaws.com",
+                "pinpoint.amazonaws.com",
+                "profile.amazonaws.com",
+            }
             for resource in _as_list(statement["Resource"]):
                 assert resource.startswith("arn:aws:iam::${AccountId}:role/"), resource
 

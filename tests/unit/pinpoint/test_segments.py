@@ -12,7 +12,6 @@ from personalize_logic.segments import (
     iter_segment_lines,
     resolve_with_lookup,
     segment_name,
-    write_user_ids,
 )
 
 WHEN = datetime(2022, 8, 2, 15, 49, 55, tzinfo=UTC)
@@ -142,11 +141,17 @@ def _export(tmp_path):
     return path
 
 
+def _users(tmp_path, *users):
+    path = tmp_path / "segment.users"
+    path.write_text("".join(f"{user}\n" for user in users))
+    return path
+
+
 def test_index_keeps_every_endpoint_and_counts_missing(tmp_path):
     export = _export(tmp_path)
     with EndpointIndex([export], tmp_path / "work") as index:
         assert index.size == 3
-        result = index.resolve(["1", "2", "3", "1"], EndpointCsvWriter(tmp_path / "out", "s"))
+        result = index.resolve(_users(tmp_path, "1", "2", "3", "1"), EndpointCsvWriter(tmp_path / "out", "s"))
     assert (result.users, result.endpoints, result.users_without_endpoint) == (3, 3, 1)
     assert sorted(result.parts[0].path.read_text().splitlines()[1:]) == ["e1a", "e1b", "e2"]
 
@@ -154,7 +159,7 @@ def test_index_keeps_every_endpoint_and_counts_missing(tmp_path):
 def test_index_channel_filter(tmp_path):
     export = _export(tmp_path)
     with EndpointIndex([export], tmp_path / "work", channel_types=["email"]) as index:
-        result = index.resolve(["1", "2"], EndpointCsvWriter(tmp_path / "out", "s"))
+        result = index.resolve(_users(tmp_path, "1", "2"), EndpointCsvWriter(tmp_path / "out", "s"))
     assert (result.endpoints, result.users_without_endpoint) == (2, 0)
 
 
@@ -166,5 +171,10 @@ def test_lookup_path_and_user_id_mode(tmp_path):
     assert (result.users, result.endpoints, result.users_without_endpoint) == (2, 2, 1)
     only_sms = resolve_with_lookup(["1"], table.__getitem__, EndpointCsvWriter(tmp_path / "b", "s"), ["SMS"])
     assert only_sms.endpoints == 1
-    users = write_user_ids(["1", "2", "1"], EndpointCsvWriter(tmp_path / "c", "s", column="User.UserId"))
-    assert users.parts[0].path.read_text() == "User.UserId\n1\n2\n"
+    with EndpointIndex([], tmp_path / "work") as index:
+        users = index.distinct_users(
+            _users(tmp_path, "1", "2", "1"), EndpointCsvWriter(tmp_path / "c", "s", column="User.UserId")
+        )
+    # User.UserId layout: the distinct users are the rows (Pinpoint resolves them on import)
+    assert users.users == 2
+    assert sorted(users.parts[0].path.read_text().splitlines()) == ["1", "2", "User.UserId"]

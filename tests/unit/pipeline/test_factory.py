@@ -28,7 +28,7 @@ def test_one_dag_per_stage(dags: dict) -> None:
         "bingewatch_train",
         "bingewatch_batch",
         "bingewatch_activate_mparticle",
-        "bingewatch_activate_pinpoint",
+        "bingewatch_activate_segments",
     }
 
 
@@ -68,7 +68,7 @@ def test_assets_link_the_stages(dags: dict) -> None:
         found["solution:bw_user-personalization"].uri,
     }
     assert consumed(dags["bingewatch_activate_mparticle"]) == {found["recommendations"].uri}
-    assert consumed(dags["bingewatch_activate_pinpoint"]) == {found["segments"].uri}
+    assert consumed(dags["bingewatch_activate_segments"]) == {found["segments"].uri}
     train_outlets = {a.uri for t in dags["bingewatch_train"].tasks for a in t.outlets}
     assert train_outlets == {
         found["solution:bw_aws-item-attribute-affinity"].uri,
@@ -116,7 +116,7 @@ def test_manual_triggers_take_params(dags: dict) -> None:
     assert dags["bingewatch_train"].params["import_mode"] == "FULL"
     assert dags["bingewatch_train"].params["training_mode"] == "CONFIG"
     assert dags["bingewatch_batch"].params["num_results"] == 25
-    assert dags["bingewatch_activate_pinpoint"].params["output_path"] == ""
+    assert dags["bingewatch_activate_segments"].params["output_path"] == ""
 
 
 def test_mparticle_upload_is_mapped_per_output_file(dags: dict) -> None:
@@ -161,7 +161,7 @@ def test_alerting_uses_the_providers_notifiers(tmp_path: Path) -> None:
 def test_stages_select_their_dags_and_an_unknown_stage_is_an_error() -> None:
     assert {d.dag_id for d in build_project_dags(CONFIG, stages=("activate",))} == {
         "bingewatch_activate_mparticle",
-        "bingewatch_activate_pinpoint",
+        "bingewatch_activate_segments",
     }
     assert [d.dag_id for d in build_project_dags(CONFIG, stages=("train",))] == ["bingewatch_train"]
     with pytest.raises(ValueError, match="unknown stage"):
@@ -186,3 +186,50 @@ def test_train_params_offer_what_the_recipes_and_jobs_allow(dags: dict) -> None:
     # batch segment jobs use FULL bulk data only, and no solution here takes UPDATE (v2, segmentation)
     assert params.get_param("import_mode").schema["enum"] == ["FULL"]
     assert params.get_param("training_mode").schema["enum"] == ["CONFIG", "FULL"]
+
+
+def _with_activation(tmp_path: Path, **activation: object) -> Path:
+    """A copy of the Bingewatch config whose ``pipeline.activation`` blocks are replaced."""
+    sidecar = json.loads((CONFIG.parent / "bingewatch.pipeline.json").read_text())
+    sidecar["pipeline"]["activation"].update(activation)
+    shutil.copy(CONFIG, tmp_path / "bingewatch.json")
+    (tmp_path / "bingewatch.pipeline.json").write_text(json.dumps(sidecar))
+    return tmp_path / "bingewatch.json"
+
+
+def test_the_segment_dag_has_one_group_per_enabled_destination(dags: dict, tmp_path: Path) -> None:
+    shipped = dags["bingewatch_activate_segments"]
+    assert {t.task_id for t in shipped.tasks} == {
+        "resolve_batch_outputs",
+        "customer_profiles.prepare_uploads",
+        "customer_profiles.upload_requests",
+        "customer_profiles.upload_segment",
+        "customer_profiles.segment_requests",
+        "customer_profiles.create_segment",
+    }
+    upload = shipped.get_task("customer_profiles.upload_segment")
+    assert upload.partial_kwargs["data_expiry_days"] == 365
+    assert shipped.get_task("customer_profiles.create_segment").upstream_task_ids >= {
+        "customer_profiles.upload_segment"
+    }
+    pinpoint = json.loads((CONFIG.parent / "bingewatch.pipeline.json").read_text())["pipeline"]["activation"][
+        "pinpoint"
+    ]
+    both = build_project_dags(
+        _with_activation(tmp_path, pinpoint={**pinpoint, "enabled": True}), ("activate",)
+    )
+    ids = {t.task_id for d in both if d.dag_id.endswith("segments") for t in d.tasks}
+    assert {
+        "customer_profiles.upload_segment",
+        "pinpoint.resolve_endpoints",
+        "pinpoint.import_segment",
+    } <= ids
+    assert "legacy" in next(d for d in both if d.dag_id.endswith("segments")).doc_md
+
+
+def test_no_segment_destination_no_segment_dag(tmp_path: Path) -> None:
+    sidecar = json.loads((CONFIG.parent / "bingewatch.pipeline.json").read_text())
+    blocks = sidecar["pipeline"]["activation"]
+    off = {key: {**blocks[key], "enabled": False} for key in ("customerProfiles", "pinpoint")}
+    ids = {d.dag_id for d in build_project_dags(_with_activation(tmp_path, **off))}
+    assert "bingewatch_activate_segments" not in ids

@@ -39,6 +39,9 @@ def test_the_sidecar_adds_pipeline_settings_and_a_solution() -> None:
     assert [s.name for s in cfg.solutions] == ["bw_aws-item-attribute-affinity", "bw_user-personalization"]
     assert cfg.pipeline.export.source == "mparticle"
     assert cfg.pipeline.activation.pinpoint is not None
+    # Customer Profiles activates segments by default; Pinpoint (end of support) stays off
+    assert list(cfg.pipeline.activation.segment_destinations()) == ["customerProfiles"]
+    assert cfg.pipeline.activation.pinpoint.enabled is False
     assert (
         cfg.pipeline.s3("interactions") == "s3://{{ var.value.personalize_bucket }}/bingewatch/interactions"
     )

@@ -167,3 +167,42 @@ def test_import_record_full_replaces_incremental_adds(gate_env) -> None:  # type
     }
     assert import_needed.function({"import_skip": None}) is True
     assert import_needed.function({"import_skip": "nothing new"}) is False
+
+
+SEGMENTS = "x-personalize://p/segments"
+
+
+def _segment_events(*outputs: str) -> dict:
+    events = [SimpleNamespace(extra={"kind": "segments", "output_path": out}) for out in outputs]
+    return {
+        "triggering_asset_events": TriggeringAssetEventsAccessor(
+            {AssetUniqueKey.from_asset(Asset(SEGMENTS)): events}
+        )
+    }
+
+
+def test_every_batch_output_that_triggered_the_run_is_activated() -> None:
+    from personalize_pipeline.tasks import resolve_batch_outputs
+
+    # two batch runs landed before the activation run started: both outputs are activated, once each
+    found = resolve_batch_outputs.function(
+        asset_uri=SEGMENTS, **_segment_events("s3://b/1/", "s3://b/2/", "s3://b/1/")
+    )
+    assert found == ["s3://b/1/", "s3://b/2/"]
+    assert resolve_batch_outputs.function(asset_uri=SEGMENTS, param_output="s3://b/manual/") == [
+        "s3://b/manual/"
+    ]
+    with pytest.raises(AirflowSkipException, match="no batch output"):
+        resolve_batch_outputs.function(asset_uri=SEGMENTS)
+
+
+def test_segment_requests_keep_the_segments_with_rows_and_only_the_asked_keys() -> None:
+    from personalize_pipeline.tasks import segment_requests
+
+    prepared = [
+        {"segment_name": "A", "s3_url": "s3://b/A/", "rows": 3, "users": 3, "query": "q"},
+        {"segment_name": "B", "s3_url": "s3://b/B/", "rows": 0, "users": 2, "users_without_endpoint": 2},
+    ]
+    assert segment_requests.function(prepared, keys=["segment_name", "s3_url"]) == [
+        {"segment_name": "A", "s3_url": "s3://b/A/"}
+    ]
