@@ -14,7 +14,7 @@ from __future__ import annotations
 import airflow.providers.amazon.aws.hooks.s3
 import airflow.providers.amazon.aws.notifications.sns
 import airflow.providers.amazon.aws.operators.base_aws
-import airflow.providers.amazon.aws.transfers.redshift_to_s3
+import airflow.providers.amazon.aws.operators.redshift_data
 import airflow.providers.amazon.aws.utils.mixins
 import airflow.providers.common.compat.sdk
 

@@ -8,18 +8,16 @@ Operators (all ``AwsBaseOperator[S3Hook]``, XCom = small dicts of S3 URIs and co
 * :class:`SqlToInteractionsOperator` — a SQL file rendered for the interval, run on any
   common-sql connection (the embedded stand-in is PostgreSQL), streamed into the same layout.
 * :class:`RedshiftUnloadToPartitionOperator` + :class:`PublishUnloadedPartitionOperator`
-  (or :func:`redshift_partition_export` for both) — Redshift UNLOAD into the run folder, then publish.
+  (or :func:`redshift_partition_export` for both) — Redshift UNLOAD into the run folder, then publish
+  (``source: redshift``).
 * :class:`BuildTrainingSnapshotOperator` — copy the partitions of a look-back window (via their
   manifests) into the folder an import job reads.
 * :class:`ValidateInteractionsOperator` — stream-validate that folder against the Avro schema.
 
-Redshift: ``RedshiftToS3Operator`` (UNLOAD) rather than the Redshift Data API directly. UNLOAD
-writes from the cluster's slices straight to S3 in parallel, so no row passes through the Airflow
-worker; the provider operator already renders ``select_query`` from ``include/sql/*.sql``
-(``template_ext=(".sql",)``), escapes it into ``UNLOAD ($$...$$)``, builds the credentials block
-or IAM role, adds ``HEADER``, and *also* runs through the Data API when
-``redshift_data_api_kwargs`` is given (Serverless, no open port). So the choice keeps both
-transports while reusing maintained code; the subclass only points ``s3_key`` at the run folder.
+Redshift: UNLOAD through the Redshift Data API (``RedshiftDataOperator``, deferrable; the class
+docstring of :class:`RedshiftUnloadToPartitionOperator` says why not ``RedshiftToS3Operator``). The
+cluster's slices write straight to S3, so no row passes through the Airflow worker, and the publish
+step reads UNLOAD's own manifest for the files and row counts.
 
 Partition semantics (see ``personalize_logic.partitions``; keys: ``personalize_logic.layout``): each
 attempt writes its own ``run=<run id>.try<N>/`` folder, and one PUT of ``dt=<ds>/_manifest.json`` publishes it, so
@@ -45,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
-from airflow.providers.amazon.aws.transfers.redshift_to_s3 import RedshiftToS3Operator
+from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook
 
@@ -108,8 +106,6 @@ class _PartitionOperator(AwsBaseOperator[S3Hook]):
         quarantine: dict[str, Any] | None = None,
         source: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        from personalize_logic.partitions import build_manifest, dump_manifest
-
         folder = layout.run_prefix(prefix, dataset, ds, key)
         files = []
         for part in parts:
@@ -118,10 +114,30 @@ class _PartitionOperator(AwsBaseOperator[S3Hook]):
             files.append({"key": object_key, "rows": part.rows, "bytes": part.bytes})
         for local, name in extra_files:
             self.hook.load_file(local, layout.run_file_key(folder, name), bucket_name=bucket, replace=True)
-        manifest = build_manifest(
-            dataset=dataset, ds=ds, key=key, bucket=bucket, files=files, header=header,
-            interval=interval, stats=stats, quarantine=quarantine, source=source,
+        return self._publish(
+            bucket=bucket, prefix=prefix, dataset=dataset, ds=ds, key=key, folder=folder, files=files,
+            header=header, interval=interval, stats=stats, quarantine=quarantine, source=source,
         )  # fmt: skip
+
+    def _publish(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        dataset: str,
+        ds: str,
+        key: str,
+        folder: str,
+        files: Sequence[dict[str, Any]],
+        header: Sequence[str],
+        **manifest_fields: Any,
+    ) -> dict[str, Any]:
+        """Write the manifest of a run folder's ``files``: the audit copy first, the pointer last."""
+        from personalize_logic.partitions import build_manifest, dump_manifest
+
+        manifest = build_manifest(
+            dataset=dataset, ds=ds, key=key, bucket=bucket, files=files, header=header, **manifest_fields
+        )
         body = dump_manifest(manifest)
         # audit copy inside the run folder first, the partition pointer last (the atomic publish)
         self.hook.load_bytes(
@@ -470,25 +486,51 @@ class SqlToInteractionsOperator(_PartitionOperator):
         return writer.close(), writer.rows
 
 
-class RedshiftUnloadToPartitionOperator(RedshiftToS3Operator):
+class RedshiftUnloadToPartitionOperator(RedshiftDataOperator):
     """
-    ``RedshiftToS3Operator`` that UNLOADs into the run folder of a partition (publish separately).
+    UNLOAD the interval's query from Amazon Redshift into the run folder of a partition, through the
+    Redshift Data API (publish with :class:`PublishUnloadedPartitionOperator`).
 
-    ``select_query`` is typically ``"sql/unload_interactions.sql"`` (rendered from the file).
-    Returns ``{"run_prefix": ..., "run_key": ..., "partition": ...}`` for
+    Why the provider's ``RedshiftDataOperator`` and not ``RedshiftToS3Operator`` (both exist on every
+    supported provider, 9.22+): rows never pass through the worker with either, but only
+    ``RedshiftDataOperator`` is deferrable (the wait is a ``RedshiftDataTrigger`` in the triggerer;
+    ``RedshiftToS3Operator`` polls with ``time.sleep`` in the worker slot), cancels its statement when
+    the task is killed, and on Airflow 3.3+ (non-deferrable) reconnects to its running statement on a
+    retry instead of unloading twice. ``RedshiftToS3Operator`` also takes the UNLOAD authorization
+    from the AWS connection: its ``role_arn`` extra (the role Airflow itself assumes) or else the
+    worker's access keys written into the statement text, which Redshift keeps in its query history
+    and ``DescribeStatement`` returns. Here the statement names ``IAM_ROLE`` (the role associated with
+    the cluster): no secret is in the SQL.
+
+    The query is ``select_query`` rendered from ``include/sql/`` (``.sql`` templates, as
+    ``RedshiftDataOperator.sql``); :func:`personalize_logic.redshift_unload.unload_statement` wraps it
+    into ``UNLOAD ('…') TO 's3://<bucket>/<run folder>/part-' IAM_ROLE '…' FORMAT AS CSV HEADER
+    MANIFEST VERBOSE …``. Each attempt writes its own run folder. The folder returned is the one the
+    statement that completed names in its ``TO`` clause (``DescribeStatement.QueryString``), so a
+    statement reconnected to on a retry is published from where it wrote.
+
+    Returns ``{"run_prefix", "run_key", "partition", "bucket", "statement_id"}`` for
     :class:`PublishUnloadedPartitionOperator`.
 
     :param bucket: Destination bucket. (templated)
     :param prefix: Destination prefix. (templated)
+    :param select_query: The SELECT, or a ``.sql`` file on the template search path. (templated)
+    :param iam_role_arn: The IAM role the cluster uses to write to S3 (associated with the cluster),
+        or ``default``. (templated)
     :param partition_date: Partition date ``YYYY-MM-DD``. (templated)
     :param dataset: Dataset folder name.
+    :param unload_options: UNLOAD options (default
+        :data:`~personalize_logic.redshift_unload.DEFAULT_UNLOAD_OPTIONS`).
+    :param kwargs: ``RedshiftDataOperator`` arguments: ``database``, ``cluster_identifier`` or
+        ``workgroup_name``, ``db_user``, ``secret_arn``, ``deferrable``, ``poll_interval``, ...
     """
 
     template_fields: Sequence[str] = (
-        *RedshiftToS3Operator.template_fields,
+        *RedshiftDataOperator.template_fields,
         "bucket",
         "prefix",
         "partition_date",
+        "iam_role_arn",
     )
 
     def __init__(
@@ -497,45 +539,81 @@ class RedshiftUnloadToPartitionOperator(RedshiftToS3Operator):
         bucket: str,
         prefix: str,
         select_query: str,
+        iam_role_arn: str,
         partition_date: str = "{{ ds }}",
         dataset: str = "interactions",
-        unload_options: list[str] | None = None,
+        unload_options: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            s3_bucket=bucket,
-            s3_key="",
-            select_query=select_query,
-            include_header=True,
-            unload_options=unload_options or ["FORMAT AS CSV", "MAXFILESIZE 256 MB", "EXTENSION 'csv'"],
-            **kwargs,
-        )
+        super().__init__(sql=select_query, **kwargs)
         self.bucket = bucket
         self.prefix = prefix
+        self.iam_role_arn = iam_role_arn
         self.partition_date = partition_date
         self.dataset = dataset
+        self.unload_options = unload_options
 
     def execute(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
-        key = layout.attempt_key_from_context(context)
-        folder = layout.run_prefix(self.prefix, self.dataset, self.partition_date, key)
-        self.s3_bucket = self.bucket
-        self.s3_key = layout.unload_file_prefix(folder)
-        super().execute(context)
-        return {"run_prefix": folder, "run_key": key, "partition": self.partition_date, "bucket": self.bucket}
+        from personalize_logic.redshift_unload import DEFAULT_UNLOAD_OPTIONS, UnloadError, unload_statement
+
+        folder = layout.run_prefix(
+            self.prefix, self.dataset, self.partition_date, layout.attempt_key_from_context(context)
+        )
+        target = layout.s3_uri(self.bucket, layout.unload_file_prefix(folder))
+        try:
+            self.sql = unload_statement(
+                str(self.sql), target, self.iam_role_arn, self.unload_options or DEFAULT_UNLOAD_OPTIONS
+            )
+        except UnloadError as exc:
+            raise AirflowException(f"{self.task_id}: {exc}") from None
+        statement_ids = super().execute(context)  # deferrable: continues in execute_complete
+        return self._unloaded(str(statement_ids[0]))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:  # type: ignore[override]
+        statement_ids = super().execute_complete(context, event)
+        return self._unloaded(str(statement_ids[0]))
+
+    def _unloaded(self, statement_id: str) -> dict[str, Any]:
+        """Where the completed statement wrote, read from its own text."""
+        from personalize_logic.redshift_unload import UnloadError, unload_target
+
+        statement = self.hook.conn.describe_statement(Id=statement_id)
+        try:
+            bucket, unload_prefix = layout.split_s3(unload_target(statement.get("QueryString", "")))
+            folder = layout.unload_run_folder(unload_prefix)
+        except (UnloadError, ValueError) as exc:
+            raise AirflowException(
+                f"statement {statement_id}: cannot tell where it unloaded: {exc}"
+            ) from None
+        self.log.info("Statement %s unloaded %s rows into %s", statement_id,
+                      statement.get("ResultRows"), layout.s3_uri(bucket, folder))  # fmt: skip
+        return {
+            "run_prefix": folder,
+            "run_key": layout.run_key_of(folder),
+            "partition": self.partition_date,
+            "bucket": bucket,
+            "statement_id": statement_id,
+        }
 
 
 class PublishUnloadedPartitionOperator(_PartitionOperator):
     """
-    Publish a run folder written by UNLOAD: check each part's header, count rows, write the manifest.
+    Publish a run folder written by Redshift UNLOAD: the files and row counts come from UNLOAD's
+    ``MANIFEST VERBOSE`` manifest, each file's header line is checked with a ranged GET, and the
+    partition manifest is written. No data file is downloaded.
+
+    An interval without rows publishes one header-only part, like the other exports.
 
     :param bucket: Bucket. (templated)
     :param prefix: Destination prefix. (templated)
     :param unload: The XCom of :class:`RedshiftUnloadToPartitionOperator` (dict). (templated)
-    :param expected_header: Header every part must start with (default: not checked).
+    :param expected_header: Header every part must start with (default: not checked; then the first
+        part's header is the partition's).
     :param dataset: Dataset folder name.
     """
 
     template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "unload")
+    HEAD_BYTES = 64 * 1024
 
     def __init__(
         self,
@@ -555,53 +633,59 @@ class PublishUnloadedPartitionOperator(_PartitionOperator):
         self.dataset = dataset
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from personalize_logic.partitions import build_manifest, dump_manifest
+        from personalize_logic.redshift_unload import UnloadError, parse_unload_manifest
 
         info = json.loads(self.unload) if isinstance(self.unload, str) else self.unload
         folder, key, ds = info["run_prefix"], info["run_key"], info["partition"]
-        keys = sorted(
-            k for k in self.hook.list_keys(bucket_name=self.bucket, prefix=folder) or [] if k.endswith(".csv")
-        )
-        files = []
+        manifest_key = layout.unload_manifest_key(folder)
+        where = layout.s3_uri(self.bucket, manifest_key)
+        try:
+            body = self.hook.conn.get_object(Bucket=self.bucket, Key=manifest_key)["Body"].read()
+            unloaded = parse_unload_manifest(body, where)
+        except self.hook.conn.exceptions.NoSuchKey:
+            raise AirflowException(
+                f"{where} does not exist: did the UNLOAD run with MANIFEST VERBOSE?"
+            ) from None
+        except UnloadError as exc:
+            raise AirflowException(str(exc)) from None
+        files: list[dict[str, Any]] = []
         header: list[str] = list(self.expected_header or [])
-        for object_key in keys:
-            body = self.hook.conn.get_object(Bucket=self.bucket, Key=object_key)["Body"]
-            first: bytes | None = None
-            lines = size = 0
-            for chunk in body.iter_chunks(1 << 20):
-                if first is None:
-                    first = chunk.split(b"\n", 1)[0]
-                lines += chunk.count(b"\n")
-                size += len(chunk)
-            got = (first or b"").decode("utf-8").rstrip("\r").split(",")
+        for item in unloaded:
+            file_bucket, object_key = layout.split_s3(item.uri)
+            if file_bucket != self.bucket or not object_key.startswith(folder):
+                raise AirflowException(
+                    f"{where} lists {item.uri}, outside the run folder {layout.s3_uri(self.bucket, folder)}"
+                )
+            got = self._header(object_key)
             if self.expected_header and got != list(self.expected_header):
                 raise AirflowException(
-                    f"{layout.s3_uri(self.bucket, object_key)}: header {got} != {list(self.expected_header)} "
+                    f"{item.uri}: header {got} != {list(self.expected_header)} "
                     "(on Redshift set enable_case_sensitive_identifier=true for the unloading user)"
                 )
             header = header or got
-            files.append({"key": object_key, "rows": max(lines - 1, 0), "bytes": size})
-
-        manifest = build_manifest(
-            dataset=self.dataset, ds=ds, key=key, bucket=self.bucket, files=files, header=header,
-            source={"unload": True},
+            files.append({"key": object_key, "rows": item.rows, "bytes": item.bytes})
+        if not files:
+            if not header:
+                raise AirflowException(f"{where} lists no file and no expected_header is set")
+            self.log.warning("UNLOAD wrote no file for %s: publishing a header-only partition", ds)
+            empty = (",".join(header) + "\n").encode()
+            object_key = layout.run_file_key(folder, layout.part_name(0))
+            self.hook.load_bytes(empty, object_key, bucket_name=self.bucket, replace=True)
+            files.append({"key": object_key, "rows": 0, "bytes": len(empty)})
+        result = self._publish(
+            bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=ds, key=key, folder=folder,
+            files=files, header=header, source={"unload": True, "statement_id": info.get("statement_id")},
         )  # fmt: skip
-        body_bytes = dump_manifest(manifest)
-        self.hook.load_bytes(
-            body_bytes,
-            layout.run_file_key(folder, layout.MANIFEST_NAME),
-            bucket_name=self.bucket,
-            replace=True,
+        result.update(empty=result["rows"] == 0)
+        return result
+
+    def _header(self, object_key: str) -> list[str]:
+        """The first line of an object, read with one ranged GET."""
+        head = self.hook.conn.get_object(
+            Bucket=self.bucket, Key=object_key, Range=f"bytes=0-{self.HEAD_BYTES - 1}"
         )
-        pointer = layout.manifest_key(self.prefix, self.dataset, ds)
-        self.hook.load_bytes(body_bytes, pointer, bucket_name=self.bucket, replace=True)
-        return {
-            "partition": ds,
-            "manifest_uri": layout.s3_uri(self.bucket, pointer),
-            "run_prefix_uri": layout.s3_uri(self.bucket, folder),
-            "files": len(files),
-            "rows": manifest["rows"],
-        }
+        first = head["Body"].read().split(b"\n", 1)[0]
+        return first.decode("utf-8", "replace").rstrip("\r").split(",")
 
 
 def redshift_partition_export(
@@ -609,21 +693,27 @@ def redshift_partition_export(
     task_id: str,
     bucket: str,
     prefix: str,
+    iam_role_arn: str,
     select_query: str = "sql/unload_interactions.sql",
     dataset: str = "interactions",
     expected_header: Sequence[str] | None = ("USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP", "EVENT_VALUE"),
+    outlets: Sequence[Any] = (),
     **kwargs: Any,
 ) -> tuple[RedshiftUnloadToPartitionOperator, PublishUnloadedPartitionOperator]:
-    """Two chained tasks: ``<task_id>_unload`` >> ``<task_id>_publish`` (call inside a DAG context)."""
+    """
+    Two chained tasks: ``<task_id>_unload`` (UNLOAD through the Data API) >> ``<task_id>`` (publish).
+    Call inside a DAG context; ``kwargs`` go to :class:`RedshiftUnloadToPartitionOperator`.
+    """
     aws_conn_id = kwargs.pop("aws_conn_id", "aws_default")
     unload = RedshiftUnloadToPartitionOperator(
         task_id=f"{task_id}_unload", bucket=bucket, prefix=prefix, select_query=select_query,
-        dataset=dataset, aws_conn_id=aws_conn_id, **kwargs,
+        iam_role_arn=iam_role_arn, dataset=dataset, aws_conn_id=aws_conn_id, **kwargs,
     )  # fmt: skip
     publish = PublishUnloadedPartitionOperator(
-        task_id=f"{task_id}_publish", bucket=bucket, prefix=prefix, dataset=dataset,
+        task_id=task_id, bucket=bucket, prefix=prefix, dataset=dataset,
         unload=unload.output,  # type: ignore[arg-type]
         expected_header=list(expected_header) if expected_header else None, aws_conn_id=aws_conn_id,
+        outlets=list(outlets),
     )  # fmt: skip
     unload >> publish
     return unload, publish

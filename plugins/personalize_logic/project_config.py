@@ -21,9 +21,10 @@ why (:data:`NOT_ACTED_ON`); none is accepted and then ignored:
   (MPE's cron ``schedules`` and ``maxAge``: here imports and training run on a fresh export or on
   ``pipeline.training.schedule``, and batch jobs when the metrics gate accepts a version);
   ``performAutoTraining: true`` (solutions are created with it off, ``false`` is accepted).
-* rejected keys of this project's own block: ``pipeline.export.redshift.iamRoleArn`` (source
-  ``redshift`` runs ``sqlFile`` through ``connId``: no UNLOAD, no role) and
-  ``pipeline.batchInference.usersFrom`` (the users are always the training snapshot's).
+* rejected keys of this project's own block: ``pipeline.export.redshift.connId`` (source
+  ``redshift`` UNLOADs through the Redshift Data API on ``pipeline.awsConnId``; ``source: sql`` is
+  the connection path) and ``pipeline.batchInference.usersFrom`` (the users are always the training
+  snapshot's).
 
 The shipped MPE sample (``include/config/bingewatch.json``) uses none of the rejected keys, so it
 loads byte for byte; no MPE key had to be kept as "accepted but not used".
@@ -355,17 +356,35 @@ class SqlSource(_Strict, kw_only=True):
 
 
 class RedshiftSource(_Strict, kw_only=True):
-    """Runs ``sqlFile`` through ``connId`` like :class:`SqlSource` (rows pass through the worker)."""
+    """
+    ``UNLOAD`` of ``sqlFile`` through the Redshift Data API on ``pipeline.awsConnId`` (the cluster
+    writes the CSV files to S3; no row passes through the worker). ``iamRoleArn`` is the role the
+    cluster assumes to write (associated with the cluster, or ``default``); ``clusterIdentifier``
+    (provisioned) or ``workgroupName`` (Serverless), one of them; ``dbUser`` (temporary credentials,
+    provisioned only) or ``secretArn`` (Secrets Manager) authenticate, as the Data API's
+    ``ExecuteStatement`` takes them.
+    """
 
-    connId: str = "redshift_default"
     sqlFile: str = "sql/unload_interactions.sql"
+    iamRoleArn: str
+    database: str
+    clusterIdentifier: str | None = None
+    workgroupName: str | None = None
+    dbUser: str | None = None
+    secretArn: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.clusterIdentifier is None) == (self.workgroupName is None):
+            raise _invalid("clusterIdentifier", "set exactly one of clusterIdentifier and workgroupName")
+        if self.dbUser is not None and self.workgroupName is not None:
+            raise _invalid("dbUser", "dbUser (temporary credentials) works with clusterIdentifier only")
 
 
 class ExportConfig(_Strict, kw_only=True):
     """
-    Where each interval's interactions come from: ``mparticle`` (batch files in S3), ``sql`` or
-    ``redshift`` (a SQL file run by ``SqlToInteractionsOperator`` on a common-sql connection, the rows
-    streamed through the worker; the two differ only in the default ``connId``), ``none`` (no export
+    Where each interval's interactions come from: ``mparticle`` (batch files in S3), ``sql`` (a SQL
+    file run by ``SqlToInteractionsOperator`` on a common-sql connection, the rows streamed through
+    the worker), ``redshift`` (the SQL file UNLOADed by Redshift straight to S3), ``none`` (no export
     DAG).
     """
 
@@ -548,9 +567,10 @@ NOT_ACTED_ON: dict[tuple[str, ...], str] = {
         "batch jobs run when the metrics gate accepts a new solution version (the batch DAG is "
         "scheduled on it), not on a cron; remove workflowConfig"
     ),
-    ("pipeline", "export", "redshift", "iamRoleArn"): (
-        "source 'redshift' runs sqlFile through the connection connId and streams the rows through "
-        "the worker; no UNLOAD runs, so no IAM role is used; remove the key"
+    ("pipeline", "export", "redshift", "connId"): (
+        "source 'redshift' UNLOADs through the Redshift Data API on pipeline.awsConnId (set database, "
+        "clusterIdentifier or workgroupName, iamRoleArn); to run the SQL over a database connection "
+        "and stream the rows through the worker, use source 'sql' with export.sql.connId"
     ),
     ("pipeline", "batchInference", "usersFrom"): (
         "the users of a batch inference job are always those of the training snapshot's "

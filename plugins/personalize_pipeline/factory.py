@@ -185,6 +185,8 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
     ) as dag:
         if export.source == "mparticle" and export.mparticle:
             _mparticle_export(cfg, asset)
+        elif export.source == "redshift":
+            _redshift_export(cfg, asset)
         else:
             _sql_export(cfg, asset)
     return dag
@@ -216,12 +218,37 @@ def _mparticle_export(cfg: ProjectConfig, asset: Asset) -> None:
     )
 
 
+def _redshift_export(cfg: ProjectConfig, asset: Asset) -> None:
+    """Redshift: UNLOAD (Data API, deferrable) into the run folder, then publish by manifest."""
+    from operators.interactions_export import redshift_partition_export
+
+    pipeline = cfg.pipeline
+    source = pipeline.export.redshift
+    assert source is not None  # guaranteed by ExportConfig validation
+    redshift_partition_export(
+        task_id="export_interactions",
+        bucket=pipeline.bucket,
+        prefix=pipeline.prefix,
+        select_query=source.sqlFile,
+        iam_role_arn=source.iamRoleArn,
+        partition_date=INTERVAL_DS,
+        database=source.database,
+        cluster_identifier=source.clusterIdentifier,
+        workgroup_name=source.workgroupName,
+        db_user=source.dbUser,
+        secret_arn=source.secretArn,
+        aws_conn_id=pipeline.awsConnId,
+        deferrable=True,
+        outlets=[asset],
+    )
+
+
 def _sql_export(cfg: ProjectConfig, asset: Asset) -> None:
-    """SQL or Redshift: the query runs on the source's connection, rows stream into the partition."""
+    """SQL: the query runs on the source's connection, rows stream into the partition."""
     from operators.interactions_export import SqlToInteractionsOperator
 
     pipeline = cfg.pipeline
-    source = pipeline.export.sql or pipeline.export.redshift
+    source = pipeline.export.sql
     assert source is not None  # guaranteed by ExportConfig validation
     SqlToInteractionsOperator(
         task_id="export_interactions",
