@@ -24,7 +24,12 @@ SECRET_KEY = "testing"  # the emulators' fixed credentials, not a secret
 REGION = "us-east-1"
 MPARTICLE_KEY = "local-key"
 MPARTICLE_SECRET = "local-secret"  # the emulator's fixed Custom Feed secret
-SERVICES = ("s3", "personalize", "pinpoint", "mparticle")
+SERVICES = ("s3", "personalize", "pinpoint", "mparticle", "redshift-data")
+# The AWS services of the stack's own emulators: each gets its endpoint in the connection's service_config.
+AWS_EMULATORS = ("personalize", "pinpoint", "redshift-data")
+# The Redshift Data API emulator runs statements on this PostgreSQL server (the statement's Database
+# is the database name); the machine's, trust auth, by default.
+POSTGRES_DSN = os.environ.get("AP_STACK_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres")
 
 
 @dataclass
@@ -39,9 +44,7 @@ class LocalStack:
     def aws_conn_extra(self) -> dict[str, Any]:
         """Extras of the Airflow ``aws_default`` connection pointing at this stack."""
         service_config = {
-            name: {"endpoint_url": self.endpoints[name]}
-            for name in ("personalize", "pinpoint")
-            if name in self.endpoints
+            name: {"endpoint_url": self.endpoints[name]} for name in AWS_EMULATORS if name in self.endpoints
         }
         return {
             "region_name": REGION,
@@ -137,7 +140,7 @@ def start_stack(
         if "s3" in services:
             port = _start_s3(stack, host, ports.get("s3") or free_port(host))
             stack.endpoints["s3"] = f"http://{public_host}:{port}"
-        for name in ("personalize", "pinpoint", "mparticle"):
+        for name in ("personalize", "pinpoint", "mparticle", "redshift-data"):
             if name in services:
                 app = _emulator_app(name, stack, min_job_seconds, mparticle_rate_limit)
                 server = RunningServer(app, host, ports.get(name, 0), name=name).start()
@@ -175,6 +178,15 @@ def _emulator_app(name: str, stack: LocalStack, min_job_seconds: float, mparticl
             state_dir=state_dir,
             s3_endpoint_url=stack.endpoints["s3"],
             min_job_seconds=min(min_job_seconds, 1.0),
+        )
+    if name == "redshift-data":
+        from emulators.redshift_data.responses import create_app as redshift_data_app
+
+        return redshift_data_app(
+            state_dir=state_dir,
+            postgres_dsn=POSTGRES_DSN,
+            s3_endpoint_url=stack.endpoints["s3"],
+            min_statement_seconds=min(min_job_seconds, 1.0),
         )
     from emulators.mparticle.responses import create_app as mparticle_app
 

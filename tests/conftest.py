@@ -42,7 +42,7 @@ os.environ.pop("AWS_PROFILE", None)
 def _available(service: str) -> bool:
     if service == "s3":
         return True
-    return importlib.util.find_spec(f"emulators.{service}.responses") is not None
+    return importlib.util.find_spec(f"emulators.{service.replace('-', '_')}.responses") is not None
 
 
 @pytest.fixture(scope="session")

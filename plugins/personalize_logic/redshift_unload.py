@@ -61,10 +61,10 @@ def unload_statement(
     :param iam_role: the role the cluster assumes to write to S3 (``default`` or an IAM role ARN).
     :param options: UNLOAD options; ``FORMAT AS CSV``, ``HEADER`` and ``MANIFEST VERBOSE`` are required.
     """
-    query = select_sql.strip().rstrip(";").strip()
+    query = without_comments(select_sql).strip().rstrip(";").strip()
     if not query:
         raise UnloadError("the UNLOAD query is empty")
-    if ";" in query:
+    if ";" in without_comments(query, literals=False):
         raise UnloadError("the UNLOAD query must be one SELECT statement (found ';')")
     if "\\" in query:
         # UNLOAD's quoting rules for a backslash changed between versions of the reference: refuse it
@@ -86,6 +86,33 @@ def unload_statement(
     quoted = query.replace("'", "''")
     lines = [f"UNLOAD ('{quoted}')", f"TO '{target_prefix_uri}'", f"IAM_ROLE '{iam_role}'", *options]
     return "\n".join(lines)
+
+
+def without_comments(sql: str, *, literals: bool = True) -> str:
+    """``sql`` without ``--`` and ``/* */`` comments (string literals kept intact, or, with
+    ``literals=False``, dropped too), so the text UNLOAD quotes holds only the query."""
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c == "'":
+            end = i + 1
+            while end < n and (sql[end] != "'" or sql[end + 1 : end + 2] == "'"):
+                end += 2 if sql[end] == "'" else 1
+            if literals:
+                out.append(sql[i : end + 1])
+            i = end + 1
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+            out.append(" ")
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 def unload_target(statement: str) -> str:

@@ -303,19 +303,19 @@ def test_redshift_keys_reach_the_unload_and_the_data_api(tmp_path: Path) -> None
             "clusterIdentifier",
             "exactly one of",
             id="neither",
-        ),  # fmt: skip
+        ),
         pytest.param(
             {**REDSHIFT, "clusterIdentifier": None, "workgroupName": "wg", "dbUser": "u"},
             "dbUser",
             "clusterIdentifier only",
             id="dbUser-serverless",
-        ),  # fmt: skip
+        ),
         pytest.param(
             {k: v for k, v in REDSHIFT.items() if k != "iamRoleArn"},
             "iamRoleArn",
             "required key is missing",
             id="no-role",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_redshift_source_is_checked_when_loaded(
