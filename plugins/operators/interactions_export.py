@@ -525,7 +525,7 @@ class RedshiftUnloadToPartitionOperator(RedshiftDataOperator):
         ``workgroup_name``, ``db_user``, ``secret_arn``, ``deferrable``, ``poll_interval``, ...
     """
 
-    template_fields: Sequence[str] = (
+    template_fields: tuple[str, ...] = (
         *RedshiftDataOperator.template_fields,
         "bucket",
         "prefix",
