@@ -24,9 +24,9 @@ SECRET_KEY = "testing"  # the emulators' fixed credentials, not a secret
 REGION = "us-east-1"
 MPARTICLE_KEY = "local-key"
 MPARTICLE_SECRET = "local-secret"  # the emulator's fixed Custom Feed secret
-SERVICES = ("s3", "personalize", "pinpoint", "mparticle", "redshift-data")
+SERVICES = ("s3", "personalize", "pinpoint", "mparticle", "redshift-data", "athena")
 # The AWS services of the stack's own emulators: each gets its endpoint in the connection's service_config.
-AWS_EMULATORS = ("personalize", "pinpoint", "redshift-data")
+AWS_EMULATORS = ("personalize", "pinpoint", "redshift-data", "athena")
 # The Redshift Data API emulator runs statements on this PostgreSQL server (the statement's Database
 # is the database name); the machine's, trust auth, by default.
 POSTGRES_DSN = os.environ.get("AP_STACK_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres")
@@ -140,7 +140,7 @@ def start_stack(
         if "s3" in services:
             port = _start_s3(stack, host, ports.get("s3") or free_port(host))
             stack.endpoints["s3"] = f"http://{public_host}:{port}"
-        for name in ("personalize", "pinpoint", "mparticle", "redshift-data"):
+        for name in ("personalize", "pinpoint", "mparticle", "redshift-data", "athena"):
             if name in services:
                 app = _emulator_app(name, stack, min_job_seconds, mparticle_rate_limit)
                 server = RunningServer(app, host, ports.get(name, 0), name=name).start()
@@ -187,6 +187,14 @@ def _emulator_app(name: str, stack: LocalStack, min_job_seconds: float, mparticl
             postgres_dsn=POSTGRES_DSN,
             s3_endpoint_url=stack.endpoints["s3"],
             min_statement_seconds=min(min_job_seconds, 1.0),
+        )
+    if name == "athena":
+        from emulators.athena.responses import create_app as athena_app
+
+        return athena_app(
+            state_dir=state_dir,
+            s3_endpoint_url=stack.endpoints["s3"],
+            min_query_seconds=min(min_job_seconds, 1.0),
         )
     from emulators.mparticle.responses import create_app as mparticle_app
 

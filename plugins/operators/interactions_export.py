@@ -10,6 +10,8 @@ Operators (all ``AwsBaseOperator[S3Hook]``, XCom = small dicts of S3 URIs and co
 * :class:`RedshiftUnloadToPartitionOperator` + :class:`PublishUnloadedPartitionOperator`
   (or :func:`redshift_partition_export` for both) — Redshift UNLOAD into the run folder, then publish
   (``source: redshift``).
+* :class:`AthenaQueryToPartitionOperator` + :class:`PublishAthenaResultOperator` — the mParticle
+  batches queried by Athena where they lie (``export.engine: athena``), the result published.
 * :class:`BuildTrainingSnapshotOperator` — copy the partitions of a look-back window (via their
   manifests) into the folder an import job reads.
 * :class:`ValidateInteractionsOperator` — stream-validate that folder against the Avro schema.
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -717,6 +720,203 @@ def redshift_partition_export(
     )  # fmt: skip
     unload >> publish
     return unload, publish
+
+
+class AthenaQueryToPartitionOperator(AthenaOperator):
+    """
+    Run the interval's Athena query with its result written into the run folder of a partition
+    (publish with :class:`PublishAthenaResultOperator`).
+
+    The provider's ``AthenaOperator`` (deferrable: ``AthenaTrigger`` waits in the triggerer; killed
+    while running, it stops the query) with the result location set per attempt:
+    ``<run folder>/_athena/``, where Athena writes ``<query id>.csv``. ``ClientRequestToken`` is
+    derived from the task attempt, so a request Athena already took is not run twice.
+
+    Why a plain SELECT and not ``UNLOAD`` or CTAS: Personalize reads CSV with a header row whose
+    names are not quoted, uncompressed. Athena's ``UNLOAD`` and CTAS ``TEXTFILE`` output has no
+    header, no CSV quoting (a comma in an id breaks the row) and, for ``UNLOAD``, is always gzip
+    (https://docs.aws.amazon.com/athena/latest/ug/unload.html: "Athena uses gzip for the JSON and
+    TEXTFILE formats"), so the worker would have to decompress and rewrite every byte. A SELECT's
+    result file is CSV with RFC 4180 quoting and a header row
+    (https://docs.aws.amazon.com/athena/latest/ug/querying.html); only its header is quoted, and
+    :class:`PublishAthenaResultOperator` rewrites that one line with a server-side copy.
+
+    Returns ``{"query_execution_id", "run_prefix", "run_key", "partition", "bucket"}``.
+
+    :param bucket: Destination bucket. (templated)
+    :param prefix: Destination prefix. (templated)
+    :param partition_date: Partition date ``YYYY-MM-DD``. (templated)
+    :param dataset: Dataset folder name.
+    :param kwargs: ``AthenaOperator`` arguments: ``query`` (a ``.sql`` file on the template search
+        path), ``database``, ``workgroup``, ``deferrable``, ``sleep_time``, ``params``, ...
+    """
+
+    template_fields: Sequence[str] = (*AthenaOperator.template_fields, "bucket", "prefix", "partition_date")
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        partition_date: str = "{{ ds }}",
+        dataset: str = "interactions",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.partition_date = partition_date
+        self.dataset = dataset
+
+    def _folder(self, context: Context) -> str:
+        return layout.run_prefix(
+            self.prefix, self.dataset, self.partition_date, layout.attempt_key_from_context(context)
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
+        from personalize_logic.naming import stable_hash
+
+        folder = self._folder(context)
+        self.output_location = layout.s3_uri(self.bucket, layout.athena_results_prefix(folder))
+        attempt = layout.attempt_key_from_context(context)
+        self.client_request_token = stable_hash(self.dag_id, self.task_id, attempt, length=64)
+        query_execution_id = super().execute(context)  # deferrable: continues in execute_complete
+        return self._result(str(query_execution_id), folder)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:  # type: ignore[override]
+        query_execution_id = super().execute_complete(context, event)
+        return self._result(str(query_execution_id), self._folder(context))
+
+    def _result(self, query_execution_id: str, folder: str) -> dict[str, Any]:
+        return {
+            "query_execution_id": query_execution_id,
+            "run_prefix": folder,
+            "run_key": layout.run_key_of(folder),
+            "partition": self.partition_date,
+            "bucket": self.bucket,
+        }
+
+
+# Part 1 of a multipart copy is read (≥ 5 MiB, S3's minimum part size); the rest is copied by S3.
+HEAD_PART_BYTES = 8 * 1024 * 1024
+COPY_PART_BYTES = 1024 * 1024 * 1024
+
+
+def copy_with_header(
+    conn: Any, source: tuple[str, str], target: tuple[str, str], header: Sequence[str], where: str
+) -> int:
+    """
+    Copy a CSV object with its first line replaced by ``header`` (unquoted), S3 side: the first
+    ``HEAD_PART_BYTES`` pass through here, the rest is ``UploadPartCopy``. Returns the new size.
+
+    :raises AirflowException: the source is empty or its first line is not ``header`` (quoted or not).
+    """
+    import csv
+
+    (src_bucket, src_key), (dst_bucket, dst_key) = source, target
+    size = conn.head_object(Bucket=src_bucket, Key=src_key)["ContentLength"]
+    if size == 0:
+        raise AirflowException(f"{where}: the query result is empty (no header line)")
+    head = conn.get_object(Bucket=src_bucket, Key=src_key, Range=f"bytes=0-{min(size, HEAD_PART_BYTES) - 1}")
+    first_part = head["Body"].read()
+    first_line, newline, rest = first_part.partition(b"\n")
+    got = next(csv.reader([first_line.decode("utf-8", "replace")]), [])
+    if not newline or got != list(header):
+        raise AirflowException(f"{where}: result header {got} != {list(header)}")
+    new_head = (",".join(header) + "\n").encode() + rest
+    if size <= HEAD_PART_BYTES:
+        conn.put_object(Bucket=dst_bucket, Key=dst_key, Body=new_head)
+        return len(new_head)
+    upload_id = conn.create_multipart_upload(Bucket=dst_bucket, Key=dst_key)["UploadId"]
+    try:
+        part = conn.upload_part(
+            Bucket=dst_bucket, Key=dst_key, UploadId=upload_id, PartNumber=1, Body=new_head
+        )
+        parts = [{"ETag": part["ETag"], "PartNumber": 1}]
+        for start in range(HEAD_PART_BYTES, size, COPY_PART_BYTES):
+            end = min(start + COPY_PART_BYTES, size) - 1
+            copied = conn.upload_part_copy(
+                Bucket=dst_bucket, Key=dst_key, UploadId=upload_id, PartNumber=len(parts) + 1,
+                CopySource={"Bucket": src_bucket, "Key": src_key}, CopySourceRange=f"bytes={start}-{end}",
+            )  # fmt: skip
+            parts.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": len(parts) + 1})
+        conn.complete_multipart_upload(
+            Bucket=dst_bucket, Key=dst_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+    except BaseException:
+        conn.abort_multipart_upload(Bucket=dst_bucket, Key=dst_key, UploadId=upload_id)
+        raise
+    return len(new_head) + size - len(first_part)
+
+
+class PublishAthenaResultOperator(_PartitionOperator):
+    """
+    Publish the result of :class:`AthenaQueryToPartitionOperator` as the partition's CSV part: the
+    result file (found in ``GetQueryExecution``'s ``OutputLocation``, so a workgroup that enforces
+    its own result location works too) is copied into ``part-00000.csv`` of the run folder with its
+    header line unquoted (:func:`copy_with_header`: no row passes through the worker), the row count
+    is Athena's ``GetQueryRuntimeStatistics`` ``OutputRows``, and the partition manifest is written.
+
+    :param bucket: Bucket. (templated)
+    :param prefix: Destination prefix. (templated)
+    :param query: The XCom of :class:`AthenaQueryToPartitionOperator` (dict). (templated)
+    :param expected_header: The header the query must produce (its column aliases).
+    :param dataset: Dataset folder name.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "query")
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        query: dict[str, Any] | str,
+        expected_header: Sequence[str],
+        dataset: str = "interactions",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.query = query
+        self.expected_header = expected_header
+        self.dataset = dataset
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+        info = json.loads(self.query) if isinstance(self.query, str) else self.query
+        query_id, folder, key, ds = (
+            info["query_execution_id"],
+            info["run_prefix"],
+            info["run_key"],
+            info["partition"],
+        )
+        athena = AthenaHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify
+        ).conn
+        execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        if execution["Status"]["State"] != "SUCCEEDED":
+            raise AirflowException(
+                f"Athena query {query_id} is {execution['Status']['State']}, not SUCCEEDED"
+            )
+        result_uri = execution["ResultConfiguration"]["OutputLocation"]
+        statistics = athena.get_query_runtime_statistics(QueryExecutionId=query_id)["QueryRuntimeStatistics"]
+        rows = (statistics.get("Rows") or {}).get("OutputRows")
+        part_key = layout.run_file_key(folder, layout.part_name(0))
+        size = copy_with_header(
+            self.hook.conn, layout.split_s3(result_uri), (self.bucket, part_key), self.expected_header,
+            f"Athena query {query_id} ({result_uri})",
+        )  # fmt: skip
+        result = self._publish(
+            bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=ds, key=key, folder=folder,
+            files=[{"key": part_key, "rows": rows, "bytes": size}], header=list(self.expected_header),
+            source={"athena": {"query_execution_id": query_id, "result": result_uri,
+                               "data_scanned_bytes": execution.get("Statistics", {}).get("DataScannedInBytes")}},
+        )  # fmt: skip
+        result.update(empty=rows == 0, query_execution_id=query_id)
+        return result
 
 
 class BuildTrainingSnapshotOperator(_PartitionOperator):

@@ -299,6 +299,10 @@ class BucketLayout:
         """Default batch segment queries (JSON lines), dropped by you."""
         return self.uri("batch", solution, "job_config.json")
 
+    def athena_ddl_results_uri(self) -> str:
+        """Where the Athena engine's DDL queries (database, table) write their ``<query id>.txt`` results."""
+        return folder(self.uri("athena", "ddl"))
+
     def state_root_uri(self) -> str:
         return self.uri("state")
 
@@ -398,6 +402,7 @@ def documented_patterns() -> dict[str, str]:
         ),
         "snapshot manifest": snapshot_manifest_key("<prefix>", "<snapshot key>", "<dataset>"),
         "items / users to import": where.dataset_source_uri("<kind>"),
+        "Athena DDL results": join(where.athena_ddl_results_uri(), "<query id>.txt"),
         "quality gate: verdict": verdict_uri(where.solution_state_uri("<solution>"), "<version id>"),
         "quality gate: accepted": accepted_version_uri(
             where.solution_state_uri("<solution>"), "<version id>"

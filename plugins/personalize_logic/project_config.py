@@ -380,6 +380,18 @@ class RedshiftSource(_Strict, kw_only=True):
             raise _invalid("dbUser", "dbUser (temporary credentials) works with clusterIdentifier only")
 
 
+class AthenaEngine(_Strict, kw_only=True):
+    """
+    Where the Athena engine keeps its table (``export.engine: athena``): the Glue ``database``
+    (default: the project id in lower case) and ``table`` over ``export.mparticle.sourcePrefix``, and
+    the Athena ``workgroup`` its queries run in.
+    """
+
+    database: Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,255}$")] | None = None
+    table: Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,255}$")] = "mparticle_batches"
+    workgroup: Annotated[str, Meta(pattern=r"^[a-zA-Z0-9._-]{1,128}$")] = "primary"
+
+
 class ExportConfig(_Strict, kw_only=True):
     """
     Where each interval's interactions come from: ``mparticle`` (batch files in S3), ``sql`` (a SQL
@@ -396,11 +408,20 @@ class ExportConfig(_Strict, kw_only=True):
     mparticle: MParticleSource | None = None
     sql: SqlSource | None = None
     redshift: RedshiftSource | None = None
+    # mParticle only: "python" parses the batches on the worker, "athena" queries them where they lie
+    engine: Literal["python", "athena"] = "python"
+    athena: AthenaEngine | None = None
 
     def __post_init__(self) -> None:
         if self.source in ("mparticle", "sql", "redshift") and getattr(self, self.source) is None:
             raise _invalid(
                 self.source, f"export.source is {self.source!r} but export.{self.source} is missing"
+            )
+        if self.engine == "athena" and self.source != "mparticle":
+            raise _invalid("engine", "engine 'athena' exports mParticle batches: it needs source 'mparticle'")
+        if self.athena is not None and self.engine != "athena":
+            raise _invalid(
+                "athena", "export.athena configures export.engine 'athena'; set engine or remove it"
             )
 
 

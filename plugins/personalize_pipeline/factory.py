@@ -183,7 +183,9 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         catchup=export.catchup,
         max_active_runs=4,
     ) as dag:
-        if export.source == "mparticle" and export.mparticle:
+        if export.source == "mparticle" and export.engine == "athena":
+            _mparticle_athena_export(cfg, asset)
+        elif export.source == "mparticle" and export.mparticle:
             _mparticle_export(cfg, asset)
         elif export.source == "redshift":
             _redshift_export(cfg, asset)
@@ -216,6 +218,55 @@ def _mparticle_export(cfg: ProjectConfig, asset: Asset) -> None:
         max_quarantine_share=mparticle.quarantineThreshold,
         outlets=[asset],
     )
+
+
+def _mparticle_athena_export(cfg: ProjectConfig, asset: Asset) -> None:
+    """mParticle on Athena: database and table (idempotent DDL) → the interval's query → publish."""
+    from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+
+    from operators.interactions_export import AthenaQueryToPartitionOperator, PublishAthenaResultOperator
+    from personalize_logic.partitions import INTERACTIONS_HEADER
+
+    pipeline = cfg.pipeline
+    mparticle, athena = pipeline.export.mparticle, pipeline.export.athena
+    assert mparticle is not None  # guaranteed by ExportConfig validation
+    database = athena.database if athena and athena.database else cfg.project_id().lower()
+    table = athena.table if athena else "mparticle_batches"
+    workgroup = athena.workgroup if athena else "primary"
+    params = {
+        "database": database,
+        "table": table,
+        "location": layout.folder(mparticle.sourcePrefix),
+        "actions": list(mparticle.actions),
+        "user_id_source": mparticle.userIdSource,
+    }
+    ddl_results = bucket_layout(pipeline).athena_ddl_results_uri()
+    ddl = [
+        AthenaOperator(
+            task_id=task_id,
+            query=query,
+            database="default",
+            output_location=ddl_results,
+            workgroup=workgroup,
+            params=params,
+            deferrable=True,
+            sleep_time=5,
+        )
+        for task_id, query in (
+            ("athena_database", "sql/athena/mparticle_database.sql"),
+            ("athena_table", "sql/athena/mparticle_batches_table.sql"),
+        )
+    ]
+    query = AthenaQueryToPartitionOperator(
+        task_id="export_interactions_query", query="sql/athena/mparticle_interactions.sql", database=database,
+        workgroup=workgroup, bucket=pipeline.bucket, prefix=pipeline.prefix, partition_date=INTERVAL_DS,
+        params=params, deferrable=True, sleep_time=10,
+    )  # fmt: skip
+    publish = PublishAthenaResultOperator(
+        task_id="export_interactions", bucket=pipeline.bucket, prefix=pipeline.prefix, query=query.output,
+        expected_header=list(INTERACTIONS_HEADER), outlets=[asset],
+    )  # fmt: skip
+    chain(*ddl, query, publish)
 
 
 def _redshift_export(cfg: ProjectConfig, asset: Asset) -> None:
