@@ -477,7 +477,7 @@ class AthenaBackend:
             )
             listing = "[" + ", ".join(f"'{f}'" for f in files) + "]"
             selects.append(f"SELECT *{', ' + extra if extra else ''} FROM read_json({listing}, "
-                           f"format='newline_delimited', columns={columns!r}, compression='auto'{ignore})")  # fmt: skip
+                           f"format='newline_delimited', columns={columns!r}{ignore})")  # fmt: skip
         if not selects:  # no data: the view still has the table's columns
             typed = ", ".join([*(f'CAST(NULL AS {t}) AS "{n}"' for n, t in columns.items()),
                                *(f'CAST(NULL AS VARCHAR) AS "{k}"' for k in keys)])  # fmt: skip
