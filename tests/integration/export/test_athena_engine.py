@@ -148,7 +148,7 @@ def test_the_interval_query_returns_the_python_exporters_rows_on_simple_batches(
     assert result_uri.endswith(f"/athena-results/{execution['QueryExecutionId']}.csv")
     body = s3.get_object(Bucket=table.bucket, Key=result_uri.split("/", 3)[3])["Body"].read()
     assert body.startswith(b'"USER_ID","ITEM_ID","EVENT_TYPE","TIMESTAMP","EVENT_VALUE"\n')  # Athena quotes
-    header, rows = _csv_rows(body)
+    _header, rows = _csv_rows(body)
     expected = _python_rows(s3, table)
     assert len(expected) > table.generated.rows_per_day[DAY]  # the hostile rows are in
     assert rows == expected
@@ -233,7 +233,7 @@ def test_operators_query_and_publish_the_partition(local_stack, table):
     assert body.startswith(
         b"USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP,EVENT_VALUE\n"
     )  # the header Personalize reads
-    header, rows = _csv_rows(body)
+    _header, rows = _csv_rows(body)
     assert rows == _python_rows(s3, table)
     assert out["rows"] == manifest["rows"] == len(rows)
     assert manifest["source"]["athena"]["query_execution_id"] == info["query_execution_id"]

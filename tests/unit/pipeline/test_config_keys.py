@@ -326,6 +326,63 @@ def test_redshift_source_is_checked_when_loaded(
         load_config(path)
 
 
+def _athena(d: dict, **athena: str) -> None:
+    d["pipeline"]["export"].update(engine="athena", **({"athena": athena} if athena else {}))
+
+
+def test_the_athena_engine_keys_reach_the_ddl_the_query_and_the_workgroup(tmp_path: Path) -> None:
+    tasks = _tasks(_project(tmp_path, lambda d: _athena(d, database="shop", table="landed", workgroup="etl")))
+    query = tasks["export_interactions_query"]
+    assert (query.database, query.workgroup, query.deferrable) == ("shop", "etl", True)
+    assert query.query == "sql/athena/mparticle_interactions.sql"
+    assert (query.params["database"], query.params["table"]) == ("shop", "landed")
+    assert query.params["actions"] == ["purchase", "view_detail", "add_to_cart", "add_to_wishlist"]
+    assert tasks["athena_table"].params["location"].endswith("/")
+    assert {t.workgroup for t in (tasks["athena_database"], tasks["athena_table"])} == {"etl"}
+    assert tasks["athena_table"].downstream_task_ids == {"export_interactions_query"}
+    assert query.downstream_task_ids == {"export_interactions"}
+    assert [o.uri for o in tasks["export_interactions"].outlets] == [
+        "x-personalize://bingewatch/interactions"
+    ]
+    defaults = _tasks(_project(tmp_path, _athena))["export_interactions_query"]
+    assert (defaults.database, defaults.params["table"], defaults.workgroup) == (
+        "bingewatch",
+        "mparticle_batches",
+        "primary",
+    )
+
+
+def test_the_python_engine_is_the_default(tmp_path: Path) -> None:
+    tasks = _tasks(_project(tmp_path))
+    assert "export_interactions_query" not in tasks
+    assert type(tasks["export_interactions"]).__name__ == "MParticleBatchesToInteractionsOperator"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "message"),
+    [
+        pytest.param(
+            lambda d: d["pipeline"]["export"].update(athena={"table": "t"}),
+            "athena",
+            "set engine or remove it",
+            id="athena-block-without-engine",
+        ),
+        pytest.param(
+            lambda d: d["pipeline"]["export"].update(engine="athena", source="redshift", redshift=REDSHIFT),
+            "engine",
+            "needs source 'mparticle'",
+            id="athena-engine-other-source",
+        ),
+        pytest.param(
+            lambda d: _athena(d, database="Bad-Name"), "athena.database", "matching regex", id="glue-name"
+        ),
+    ],
+)
+def test_athena_engine_keys_are_checked(tmp_path: Path, mutate: Any, key: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"invalid key pipeline\.export\.{key}: .*{message}"):
+        load_config(_project(tmp_path, mutate))
+
+
 def test_the_shipped_mpe_file_uses_no_rejected_key() -> None:
     data = json.loads(BINGEWATCH.read_text())
     assert list(project_config._keys_not_acted_on(data)) == []
