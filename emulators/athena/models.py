@@ -464,7 +464,9 @@ class AthenaBackend:
         columns = {c["Name"]: hive_to_duckdb(c["Type"]) for c in descriptor["Columns"]}
         serde_params = (descriptor.get("SerdeInfo") or {}).get("Parameters") or {}
         # ignore.malformed.json (OpenX JSON SerDe): a malformed line is skipped instead of failing the query
-        ignore = ", ignore_errors=true" if serde_params.get("ignore.malformed.json", "").lower() == "true" else ""
+        ignore = (
+            ", ignore_errors=true" if serde_params.get("ignore.malformed.json", "").lower() == "true" else ""
+        )
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')
         selects, scanned = [], 0
         for values, location in partitions:

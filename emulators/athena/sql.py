@@ -127,7 +127,9 @@ def parse_statement(sql: str, default_db: str) -> Statement:
     if isinstance(tree, exp.Create) and tree.args.get("kind") == "TABLE":
         return _create_table(tree, default_db)
     if isinstance(tree, exp.Drop) and tree.args.get("kind") == "TABLE":
-        table = tree.this
+        table = tree.this if isinstance(tree.this, exp.Table) else (tree.args.get("tables") or [None])[0]
+        if not isinstance(table, exp.Table):
+            raise AthenaSqlError("DROP TABLE needs a table name")
         return DropTable((table.db or default_db).lower(), table.name.lower(), bool(tree.args.get("exists")))
     raise AthenaSqlError(f"the emulator does not support this statement: {text.split(None, 3)[:3]}")
 
