@@ -501,9 +501,10 @@ class RedshiftUnloadToPartitionOperator(RedshiftDataOperator):
     the task is killed, and on Airflow 3.3+ (non-deferrable) reconnects to its running statement on a
     retry instead of unloading twice. ``RedshiftToS3Operator`` also takes the UNLOAD authorization
     from the AWS connection: its ``role_arn`` extra (the role Airflow itself assumes) or else the
-    worker's access keys written into the statement text, which Redshift keeps in its query history
-    and ``DescribeStatement`` returns. Here the statement names ``IAM_ROLE`` (the role associated with
-    the cluster): no secret is in the SQL.
+    worker's access keys written into the statement text, which ``DescribeStatement`` returns and
+    ``RedshiftDataHook`` prints into the task log when a statement fails (``pformat`` of the
+    response). Here the statement names ``IAM_ROLE`` (the role associated with the cluster): no
+    secret is in the SQL.
 
     The query is ``select_query`` rendered from ``include/sql/`` (``.sql`` templates, as
     ``RedshiftDataOperator.sql``); :func:`personalize_logic.redshift_unload.unload_statement` wraps it
