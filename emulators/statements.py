@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,59 @@ class CancelToken:
             callback()
         except Exception:  # pragma: no cover - best effort, the work also checks ``cancelled``
             log.exception("cancel callback failed")
+
+
+class Cancelled(Exception):
+    """Raised by a statement's work when its :class:`CancelToken` fired."""
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """
+    How one service walks a statement's status: ``steps`` are the statuses entered before the work
+    (each from the previous ones), ``running`` every status a cancel or an outcome may leave, and the
+    changes of each outcome. ``failure`` turns the exception the work raised into the document's
+    changes (its message is what the service reports).
+    """
+
+    steps: tuple[str, ...]
+    running: tuple[str, ...]
+    succeeded: Callable[[], dict[str, Any]]
+    cancelled: Callable[[], dict[str, Any]]
+    failure: Callable[[BaseException], dict[str, Any]]
+    min_seconds: float = 0.0
+
+
+def run_statement(
+    store: StatementStore,
+    statement_id: str,
+    token: CancelToken,
+    work: Callable[[dict[str, Any], CancelToken], dict[str, Any]],
+    lifecycle: Lifecycle,
+) -> None:
+    """Walk ``statement_id`` through ``lifecycle`` around ``work(doc, token)`` (its changes are stored
+    on success); the running status lasts at least ``lifecycle.min_seconds`` so a poller sees it."""
+    started = time.monotonic()
+    entered: list[str] = [lifecycle.running[0]]
+    for status in lifecycle.steps:
+        if store.transition(statement_id, entered, status=status) is None:
+            return  # cancelled before it ran
+        entered.append(status)
+    doc = store.get(statement_id)
+    if doc is None:  # pragma: no cover - statements are never deleted
+        return
+    try:
+        changes = work(doc, token)
+        remaining = lifecycle.min_seconds - (time.monotonic() - started)
+        if (remaining > 0 and token.wait(remaining)) or token.cancelled:
+            raise Cancelled()
+    except Exception as exc:
+        outcome = (
+            lifecycle.cancelled() if isinstance(exc, Cancelled) or token.cancelled else lifecycle.failure(exc)
+        )
+        store.transition(statement_id, lifecycle.running, **outcome)
+        return
+    store.transition(statement_id, lifecycle.running, **lifecycle.succeeded(), **changes)
 
 
 class StatementRunner:

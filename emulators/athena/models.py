@@ -60,7 +60,14 @@ from emulators.athena.sql import (
     to_duckdb,
 )
 from emulators.errors import ServiceError
-from emulators.statements import CancelToken, StatementRunner, StatementStore
+from emulators.statements import (
+    Cancelled,
+    CancelToken,
+    Lifecycle,
+    StatementRunner,
+    StatementStore,
+    run_statement,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +75,6 @@ RUNNING = ("QUEUED", "RUNNING")
 JSON_SERDES = ("org.openx.data.jsonserde.JsonSerDe", "org.apache.hive.hcatalog.data.JsonSerDe")
 MAX_RESULTS = 1000
 USER_ERROR, SYSTEM_ERROR = 2, 1  # AthenaError.ErrorCategory
-
-
-class _Cancelled(Exception):
-    pass
 
 
 class AthenaBackend:
@@ -248,34 +251,30 @@ class AthenaBackend:
 
     # -- the work ----------------------------------------------------------------------------------
     def _run(self, query_id: str, token: CancelToken) -> None:
-        started = time.monotonic()
-        if self.store.transition(query_id, ("QUEUED",), status="RUNNING") is None:
-            return
-        doc = self._get(query_id)
-        try:
-            changes = self._execute(doc, token)
-            remaining = self.min_query_seconds - (time.monotonic() - started)
-            if (remaining > 0 and token.wait(remaining)) or token.cancelled:
-                raise _Cancelled()
-        except _Cancelled:
-            self.store.transition(query_id, RUNNING, status="CANCELLED", completed=time.time(),
-                                  reason="Query cancelled by user")  # fmt: skip
-            return
-        except (AthenaSqlError, ServiceError) as exc:
-            reason = exc.message if isinstance(exc, ServiceError) else str(exc)
-            self.store.transition(query_id, RUNNING, status="FAILED", completed=time.time(), reason=reason,
-                                  category=USER_ERROR)  # fmt: skip
-            return
-        except Exception as exc:
-            if token.cancelled:
-                self.store.transition(query_id, RUNNING, status="CANCELLED", completed=time.time())
-                return
-            log.info("athena query %s failed: %s", query_id, exc)
-            reason = f"{type(exc).__name__}: {str(exc).strip()}"
-            self.store.transition(query_id, RUNNING, status="FAILED", completed=time.time(), reason=reason,
-                                  category=USER_ERROR)  # fmt: skip
-            return
-        self.store.transition(query_id, RUNNING, status="SUCCEEDED", completed=time.time(), **changes)
+        run_statement(self.store, query_id, token, self._execute, self._lifecycle)
+
+    @property
+    def _lifecycle(self) -> Lifecycle:
+        def failure(exc: BaseException) -> dict[str, Any]:
+            if isinstance(exc, ServiceError | AthenaSqlError):
+                reason = exc.message if isinstance(exc, ServiceError) else str(exc)
+            else:
+                log.info("athena query failed: %s", exc)
+                reason = f"{type(exc).__name__}: {str(exc).strip()}"
+            return {"status": "FAILED", "completed": time.time(), "reason": reason, "category": USER_ERROR}
+
+        return Lifecycle(
+            steps=("RUNNING",),
+            running=RUNNING,
+            succeeded=lambda: {"status": "SUCCEEDED", "completed": time.time()},
+            cancelled=lambda: {
+                "status": "CANCELLED",
+                "completed": time.time(),
+                "reason": "Query cancelled by user",
+            },
+            failure=failure,
+            min_seconds=self.min_query_seconds,
+        )
 
     def _execute(self, doc: dict[str, Any], token: CancelToken) -> dict[str, Any]:
         statement = parse_statement(doc["query"], doc["database"])
@@ -419,7 +418,7 @@ class AthenaBackend:
                 table = self._table(glue, database, name)
                 scanned += self._register(con, s3, glue, database, table, statement)
                 if token.cancelled:
-                    raise _Cancelled()
+                    raise Cancelled()
                 input_rows += con.execute(f'SELECT count(*) FROM "{database}"."{name}"').fetchone()[0]
             cursor = con.execute(to_duckdb(statement.tree))
             columns = [{"Name": d[0], "Label": d[0], "Type": _athena_type(str(d[1])), "CatalogName": "hive",
@@ -438,7 +437,7 @@ class AthenaBackend:
                         pages.write(json.dumps(values) + "\n")
                     rows += len(batch)
                     if token.cancelled:
-                        raise _Cancelled()
+                        raise Cancelled()
                 size = result.tell()
         finally:
             con.close()

@@ -45,7 +45,14 @@ from typing import Any
 
 from emulators.errors import ServiceError
 from emulators.redshift_data.sql import RedshiftSqlError, Unload, is_unload, parse_unload, to_postgres
-from emulators.statements import CancelToken, StatementRunner, StatementStore
+from emulators.statements import (
+    Cancelled,
+    CancelToken,
+    Lifecycle,
+    StatementRunner,
+    StatementStore,
+    run_statement,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +60,6 @@ RUNNING = ("SUBMITTED", "PICKED", "STARTED")
 FETCH_ROWS = 10_000
 MAX_RESULT_ROWS = 100_000
 PAGE_ROWS = 1000
-
-
-class _Cancelled(Exception):
-    pass
 
 
 class RedshiftDataBackend:
@@ -193,40 +196,22 @@ class RedshiftDataBackend:
 
     # -- the work ----------------------------------------------------------------------------------
     def _run(self, statement_id: str, token: CancelToken) -> None:
-        started = time.monotonic()
-        for status in ("PICKED", "STARTED"):
-            if (
-                self.store.transition(
-                    statement_id, ("SUBMITTED", "PICKED"), status=status, updated=time.time()
-                )
-                is None
-            ):
-                return  # cancelled before it ran
-        doc = self._get(statement_id)
-        try:
-            outcome = self._execute(doc, token)
-            remaining = self.min_statement_seconds - (time.monotonic() - started)
-            if remaining > 0 and token.wait(remaining):
-                raise _Cancelled()
-            if token.cancelled:
-                raise _Cancelled()
-        except _Cancelled:
-            self.store.transition(
-                statement_id, RUNNING, status="ABORTED", updated=time.time(), error="cancelled"
-            )
-            return
-        except (RedshiftSqlError, ServiceError) as exc:
-            message = exc.message if isinstance(exc, ServiceError) else str(exc)
-            self.store.transition(statement_id, RUNNING, status="FAILED", updated=time.time(), error=message)
-            return
-        except Exception as exc:  # a database error: the statement fails with its message
-            if token.cancelled:
-                self.store.transition(statement_id, RUNNING, status="ABORTED", updated=time.time())
-                return
-            message = str(exc).strip() or type(exc).__name__
-            self.store.transition(statement_id, RUNNING, status="FAILED", updated=time.time(), error=message)
-            return
-        self.store.transition(statement_id, RUNNING, status="FINISHED", updated=time.time(), **outcome)
+        run_statement(self.store, statement_id, token, self._execute, self._lifecycle)
+
+    @property
+    def _lifecycle(self) -> Lifecycle:
+        def failure(exc: BaseException) -> dict[str, Any]:
+            message = exc.message if isinstance(exc, ServiceError) else str(exc).strip() or type(exc).__name__
+            return {"status": "FAILED", "updated": time.time(), "error": message}
+
+        return Lifecycle(
+            steps=("PICKED", "STARTED"),
+            running=RUNNING,
+            succeeded=lambda: {"status": "FINISHED", "updated": time.time()},
+            cancelled=lambda: {"status": "ABORTED", "updated": time.time(), "error": "cancelled"},
+            failure=failure,
+            min_seconds=self.min_statement_seconds,
+        )
 
     def _connect(self, database: str) -> Any:
         import psycopg2
@@ -302,7 +287,7 @@ class RedshiftDataBackend:
                     writers[index % len(writers)].write(row)
                     rows += 1
                     if rows % FETCH_ROWS == 0 and token.cancelled:
-                        raise _Cancelled()
+                        raise Cancelled()
                 if not writers:  # no row: every slice still writes its (header-only) file
                     header = [d.name for d in cursor.description] if cursor.description else []
                     types = (
@@ -314,7 +299,7 @@ class RedshiftDataBackend:
                     ]
             conn.commit()
             if token.cancelled:
-                raise _Cancelled()
+                raise Cancelled()
             entries = []
             for writer in writers:
                 for part in writer.close():

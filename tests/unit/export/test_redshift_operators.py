@@ -25,13 +25,6 @@ FOLDER = "p/interactions/dt=2024-01-01/run=scheduled__x.try{n}/"
 HEADER = ["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP", "EVENT_VALUE"]
 
 
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch):
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT", '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}'
-    )
-
-
 def _ctx(try_number: int = 1) -> dict:
     return {"run_id": "scheduled__x", "ti": types.SimpleNamespace(try_number=try_number, stats_tags={})}
 
