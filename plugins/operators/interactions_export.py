@@ -600,7 +600,26 @@ class RedshiftUnloadToPartitionOperator(RedshiftDataOperator):
         }
 
 
-class PublishUnloadedPartitionOperator(_PartitionOperator):
+class _PublishStagedOperator(_PartitionOperator):
+    """What the publish steps of a run folder another service wrote share: where, and which header."""
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        expected_header: Sequence[str] | None = None,
+        dataset: str = "interactions",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.expected_header = expected_header
+        self.dataset = dataset
+
+
+class PublishUnloadedPartitionOperator(_PublishStagedOperator):
     """
     Publish a run folder written by Redshift UNLOAD: the files and row counts come from UNLOAD's
     ``MANIFEST VERBOSE`` manifest, each file's header line is checked with a ranged GET, and the
@@ -619,22 +638,9 @@ class PublishUnloadedPartitionOperator(_PartitionOperator):
     template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "unload")
     HEAD_BYTES = 64 * 1024
 
-    def __init__(
-        self,
-        *,
-        bucket: str,
-        prefix: str,
-        unload: dict[str, Any] | str,
-        expected_header: Sequence[str] | None = None,
-        dataset: str = "interactions",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, unload: dict[str, Any] | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.bucket = bucket
-        self.prefix = prefix
         self.unload = unload
-        self.expected_header = expected_header
-        self.dataset = dataset
 
     def execute(self, context: Context) -> dict[str, Any]:
         from personalize_logic.redshift_unload import UnloadError, parse_unload_manifest
@@ -850,7 +856,7 @@ def copy_with_header(
     return len(new_head) + size - len(first_part)
 
 
-class PublishAthenaResultOperator(_PartitionOperator):
+class PublishAthenaResultOperator(_PublishStagedOperator):
     """
     Publish the result of :class:`AthenaQueryToPartitionOperator` as the partition's CSV part: the
     result file (found in ``GetQueryExecution``'s ``OutputLocation``, so a workgroup that enforces
@@ -867,26 +873,15 @@ class PublishAthenaResultOperator(_PartitionOperator):
 
     template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "query")
 
-    def __init__(
-        self,
-        *,
-        bucket: str,
-        prefix: str,
-        query: dict[str, Any] | str,
-        expected_header: Sequence[str],
-        dataset: str = "interactions",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, query: dict[str, Any] | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.bucket = bucket
-        self.prefix = prefix
         self.query = query
-        self.expected_header = expected_header
-        self.dataset = dataset
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 
+        if not self.expected_header:
+            raise AirflowException("expected_header is required: the result's header line is replaced by it")
         info = json.loads(self.query) if isinstance(self.query, str) else self.query
         query_id, folder, key, ds = (
             info["query_execution_id"],
