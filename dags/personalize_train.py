@@ -14,6 +14,7 @@ from __future__ import annotations
 import airflow.providers.amazon.aws.hooks.s3
 import airflow.providers.amazon.aws.links.base_aws
 import airflow.providers.amazon.aws.notifications.sns
+import airflow.providers.amazon.aws.operators.athena
 import airflow.providers.amazon.aws.operators.base_aws
 import airflow.providers.amazon.aws.operators.redshift_data
 import airflow.providers.amazon.aws.sensors.base_aws
