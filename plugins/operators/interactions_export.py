@@ -729,6 +729,22 @@ def redshift_partition_export(
     return unload, publish
 
 
+class AthenaTableOperator(AthenaOperator):
+    """
+    The provider's ``AthenaOperator`` for the DDL of a table over S3: its query names the table's
+    location as ``{{ task.location }}``. ``location`` is rendered first (it comes from the config and
+    may itself be a template, ``s3://{{ var.value.bucket }}/…``; ``params`` values are not rendered).
+
+    :param location: The table's ``s3://`` location. (templated)
+    """
+
+    template_fields: Sequence[str] = ("location", *AthenaOperator.template_fields)
+
+    def __init__(self, *, location: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.location = location
+
+
 class AthenaQueryToPartitionOperator(AthenaOperator):
     """
     Run the interval's Athena query with its result written into the run folder of a partition

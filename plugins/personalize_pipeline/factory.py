@@ -224,7 +224,11 @@ def _mparticle_athena_export(cfg: ProjectConfig, asset: Asset) -> None:
     """mParticle on Athena: database and table (idempotent DDL) → the interval's query → publish."""
     from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 
-    from operators.interactions_export import AthenaQueryToPartitionOperator, PublishAthenaResultOperator
+    from operators.interactions_export import (
+        AthenaQueryToPartitionOperator,
+        AthenaTableOperator,
+        PublishAthenaResultOperator,
+    )
     from personalize_logic.partitions import INTERACTIONS_HEADER
 
     pipeline = cfg.pipeline
@@ -236,27 +240,19 @@ def _mparticle_athena_export(cfg: ProjectConfig, asset: Asset) -> None:
     params = {
         "database": database,
         "table": table,
-        "location": layout.folder(mparticle.sourcePrefix),
         "actions": list(mparticle.actions),
         "user_id_source": mparticle.userIdSource,
     }
     ddl_results = bucket_layout(pipeline).athena_ddl_results_uri()
-    ddl = [
-        AthenaOperator(
-            task_id=task_id,
-            query=query,
-            database="default",
-            output_location=ddl_results,
-            workgroup=workgroup,
-            params=params,
-            deferrable=True,
-            sleep_time=5,
-        )
-        for task_id, query in (
-            ("athena_database", "sql/athena/mparticle_database.sql"),
-            ("athena_table", "sql/athena/mparticle_batches_table.sql"),
-        )
-    ]
+    common = {"database": "default", "output_location": ddl_results, "workgroup": workgroup, "params": params,
+              "deferrable": True, "sleep_time": 5}  # fmt: skip
+    athena_database = AthenaOperator(
+        task_id="athena_database", query="sql/athena/mparticle_database.sql", **common
+    )
+    athena_table = AthenaTableOperator(
+        task_id="athena_table", query="sql/athena/mparticle_batches_table.sql",
+        location=layout.folder(mparticle.sourcePrefix), **common,
+    )  # fmt: skip
     query = AthenaQueryToPartitionOperator(
         task_id="export_interactions_query", query="sql/athena/mparticle_interactions.sql", database=database,
         workgroup=workgroup, bucket=pipeline.bucket, prefix=pipeline.prefix, partition_date=INTERVAL_DS,
@@ -266,7 +262,7 @@ def _mparticle_athena_export(cfg: ProjectConfig, asset: Asset) -> None:
         task_id="export_interactions", bucket=pipeline.bucket, prefix=pipeline.prefix, query=query.output,
         expected_header=list(INTERACTIONS_HEADER), outlets=[asset],
     )  # fmt: skip
-    chain(*ddl, query, publish)
+    chain(athena_database, athena_table, query, publish)
 
 
 def _redshift_export(cfg: ProjectConfig, asset: Asset) -> None:

@@ -9,6 +9,7 @@
 -- instead of failing the query (OpenX JSON SerDe,
 -- https://docs.aws.amazon.com/athena/latest/ug/openx-json-serde.html); the export counts them.
 -- IF NOT EXISTS: a table already there is kept as it is (change its definition by dropping it).
+-- task.location: export.mparticle.sourcePrefix, rendered by AthenaTableOperator (it may be a template).
 CREATE EXTERNAL TABLE IF NOT EXISTS `{{ params.database }}`.`{{ params.table }}` (
   mpid BIGINT,
   user_identities STRUCT<customer_id: STRING>,
@@ -26,7 +27,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `{{ params.database }}`.`{{ params.table }}`
 PARTITIONED BY (dt STRING)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true')
-LOCATION '{{ params.location }}'
+LOCATION '{{ task.location }}'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
@@ -34,5 +35,5 @@ TBLPROPERTIES (
   'projection.dt.range' = '2000-01-01,NOW+1DAYS',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
-  'storage.location.template' = '{{ params.location }}dt=${dt}/'
+  'storage.location.template' = '{{ task.location }}dt=${dt}/'
 )

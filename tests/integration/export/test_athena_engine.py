@@ -48,8 +48,9 @@ def _render(name: str, **params) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.filters["ds"] = lambda value: value.strftime("%Y-%m-%d")
     return env.from_string((SQL / name).read_text()).render(
-        params=params, data_interval_start=start, data_interval_end=start.add(days=1), macros=macros
-    )
+        params=params, data_interval_start=start, data_interval_end=start.add(days=1), macros=macros,
+        task=types.SimpleNamespace(location=params.get("location")),
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

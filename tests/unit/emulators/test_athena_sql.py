@@ -28,7 +28,7 @@ SQL = Path(__file__).resolve().parents[3] / "include/sql/athena"
 
 def test_the_shipped_table_ddl_is_read_whole() -> None:
     text = jinja2.Template((SQL / "mparticle_batches_table.sql").read_text()).render(
-        params={"database": "mp", "table": "batches", "location": "s3://b/landing/"}
+        params={"database": "mp", "table": "batches"}, task={"location": "s3://b/landing/"}
     )
     table = parse_statement(text, "default")
     assert isinstance(table, CreateTable)

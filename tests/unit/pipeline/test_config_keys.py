@@ -337,7 +337,7 @@ def test_the_athena_engine_keys_reach_the_ddl_the_query_and_the_workgroup(tmp_pa
     assert query.query == "sql/athena/mparticle_interactions.sql"
     assert (query.params["database"], query.params["table"]) == ("shop", "landed")
     assert query.params["actions"] == ["purchase", "view_detail", "add_to_cart", "add_to_wishlist"]
-    assert tasks["athena_table"].params["location"].endswith("/")
+    assert tasks["athena_table"].location == "s3://{{ var.value.personalize_bucket }}/mparticle/events/"
     assert {t.workgroup for t in (tasks["athena_database"], tasks["athena_table"])} == {"etl"}
     assert tasks["athena_table"].downstream_task_ids == {"export_interactions_query"}
     assert query.downstream_task_ids == {"export_interactions"}
