@@ -511,7 +511,11 @@ class RedshiftUnloadToPartitionOperator(RedshiftDataOperator):
     into ``UNLOAD ('…') TO 's3://<bucket>/<run folder>/part-' IAM_ROLE '…' FORMAT AS CSV HEADER
     MANIFEST VERBOSE …``. Each attempt writes its own run folder. The folder returned is the one the
     statement that completed names in its ``TO`` clause (``DescribeStatement.QueryString``), so a
-    statement reconnected to on a retry is published from where it wrote.
+    statement reconnected to on a retry is published from where it wrote. The generated DAGs run it
+    deferrable: every attempt (a retry, a cleared task) then runs a fresh UNLOAD. Non-deferrable on
+    Airflow 3.3+, the provider's ``durable`` reconnect also applies to a *cleared* task whose
+    statement succeeded (the task state store outlives a clear): it republishes that statement's
+    files; pass ``durable=False`` to unload again.
 
     Returns ``{"run_prefix", "run_key", "partition", "bucket", "statement_id"}`` for
     :class:`PublishUnloadedPartitionOperator`.
