@@ -13,8 +13,9 @@ from __future__ import annotations
 # every parse of this file (benchmarks/bench_parse.py measures a parse the same way).
 import airflow.providers.amazon.aws.hooks.s3
 import airflow.providers.amazon.aws.notifications.sns
+import airflow.providers.amazon.aws.operators.athena
 import airflow.providers.amazon.aws.operators.base_aws
-import airflow.providers.amazon.aws.transfers.redshift_to_s3
+import airflow.providers.amazon.aws.operators.redshift_data
 import airflow.providers.amazon.aws.utils.mixins
 import airflow.providers.common.compat.sdk
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import airflow.providers.amazon.aws.hooks.s3
 import airflow.providers.amazon.aws.links.base_aws
 import airflow.providers.amazon.aws.notifications.sns
+import airflow.providers.amazon.aws.operators.athena
 import airflow.providers.amazon.aws.operators.base_aws
+import airflow.providers.amazon.aws.operators.redshift_data
 import airflow.providers.amazon.aws.sensors.base_aws
-import airflow.providers.amazon.aws.transfers.redshift_to_s3
 import airflow.providers.amazon.aws.triggers.base
 import airflow.providers.amazon.aws.utils
 import airflow.providers.amazon.aws.utils.mixins

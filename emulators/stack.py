@@ -40,7 +40,12 @@ SECRET_KEY = "testing"  # the emulators' fixed credentials, not a secret
 REGION = "us-east-1"
 MPARTICLE_KEY = "local-key"
 MPARTICLE_SECRET = "local-secret"  # the emulator's fixed Custom Feed secret
-SERVICES = ("s3", "personalize", "pinpoint", "customer-profiles", "mparticle")
+SERVICES = ("s3", "personalize", "pinpoint", "customer-profiles", "mparticle", "redshift-data", "athena")
+# The AWS services of the stack's own emulators: each gets its endpoint in the connection's service_config.
+AWS_EMULATORS = ("personalize", "pinpoint", "customer-profiles", "redshift-data", "athena")
+# The Redshift Data API emulator runs statements on this PostgreSQL server (the statement's Database
+# is the database name); the machine's, trust auth, by default.
+POSTGRES_DSN = os.environ.get("AP_STACK_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres")
 
 
 @dataclass
@@ -56,9 +61,7 @@ class LocalStack:
     def aws_conn_extra(self) -> dict[str, Any]:
         """Extras of the Airflow ``aws_default`` connection pointing at this stack."""
         service_config = {
-            name: {"endpoint_url": self.endpoints[name]}
-            for name in ("personalize", "pinpoint", "customer-profiles")
-            if name in self.endpoints
+            name: {"endpoint_url": self.endpoints[name]} for name in AWS_EMULATORS if name in self.endpoints
         }
         return {
             "region_name": REGION,
@@ -167,7 +170,7 @@ def start_stack(
             if persist_s3:
                 restored = restore_s3(stack.client("s3"), state_dir / S3_SNAPSHOT_DIR)
                 log.info("restored %d S3 objects from %s", restored, state_dir / S3_SNAPSHOT_DIR)
-        for name in ("personalize", "pinpoint", "customer-profiles", "mparticle"):
+        for name in ("personalize", "pinpoint", "customer-profiles", "mparticle", "redshift-data", "athena"):
             if name in services:
                 app = _emulator_app(name, stack, min_job_seconds, mparticle_rate_limit)
                 server = RunningServer(app, host, ports.get(name, 0), name=name).start()
@@ -316,6 +319,23 @@ def _emulator_app(name: str, stack: LocalStack, min_job_seconds: float, mparticl
             state_dir=state_dir,
             s3_endpoint_url=stack.endpoints["s3"],
             min_job_seconds=min(min_job_seconds, 1.0),
+        )
+    if name == "redshift-data":
+        from emulators.redshift_data.responses import create_app as redshift_data_app
+
+        return redshift_data_app(
+            state_dir=state_dir,
+            postgres_dsn=POSTGRES_DSN,
+            s3_endpoint_url=stack.endpoints["s3"],
+            min_statement_seconds=min(min_job_seconds, 1.0),
+        )
+    if name == "athena":
+        from emulators.athena.responses import create_app as athena_app
+
+        return athena_app(
+            state_dir=state_dir,
+            s3_endpoint_url=stack.endpoints["s3"],
+            min_query_seconds=min(min_job_seconds, 1.0),
         )
     from emulators.mparticle.responses import create_app as mparticle_app
 

@@ -8,18 +8,18 @@ Operators (all ``AwsBaseOperator[S3Hook]``, XCom = small dicts of S3 URIs and co
 * :class:`SqlToInteractionsOperator` — a SQL file rendered for the interval, run on any
   common-sql connection (the embedded stand-in is PostgreSQL), streamed into the same layout.
 * :class:`RedshiftUnloadToPartitionOperator` + :class:`PublishUnloadedPartitionOperator`
-  (or :func:`redshift_partition_export` for both) — Redshift UNLOAD into the run folder, then publish.
+  (or :func:`redshift_partition_export` for both) — Redshift UNLOAD into the run folder, then publish
+  (``source: redshift``).
+* :class:`AthenaQueryToPartitionOperator` + :class:`PublishAthenaResultOperator` — the mParticle
+  batches queried by Athena where they lie (``export.engine: athena``), the result published.
 * :class:`BuildTrainingSnapshotOperator` — copy the partitions of a look-back window (via their
   manifests) into the folder an import job reads.
 * :class:`ValidateInteractionsOperator` — stream-validate that folder against the Avro schema.
 
-Redshift: ``RedshiftToS3Operator`` (UNLOAD) rather than the Redshift Data API directly. UNLOAD
-writes from the cluster's slices straight to S3 in parallel, so no row passes through the Airflow
-worker; the provider operator already renders ``select_query`` from ``include/sql/*.sql``
-(``template_ext=(".sql",)``), escapes it into ``UNLOAD ($$...$$)``, builds the credentials block
-or IAM role, adds ``HEADER``, and *also* runs through the Data API when
-``redshift_data_api_kwargs`` is given (Serverless, no open port). So the choice keeps both
-transports while reusing maintained code; the subclass only points ``s3_key`` at the run folder.
+Redshift: UNLOAD through the Redshift Data API (``RedshiftDataOperator``, deferrable; the class
+docstring of :class:`RedshiftUnloadToPartitionOperator` says why not ``RedshiftToS3Operator``). The
+cluster's slices write straight to S3, so no row passes through the Airflow worker, and the publish
+step reads UNLOAD's own manifest for the files and row counts.
 
 Partition semantics (see ``personalize_logic.partitions``; keys: ``personalize_logic.layout``): each
 attempt writes its own ``run=<run id>.try<N>/`` folder, and one PUT of ``dt=<ds>/_manifest.json`` publishes it, so
@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
-from airflow.providers.amazon.aws.transfers.redshift_to_s3 import RedshiftToS3Operator
+from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseHook
 
@@ -110,8 +111,6 @@ class _PartitionOperator(AwsBaseOperator[S3Hook]):
         quarantine: dict[str, Any] | None = None,
         source: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        from personalize_logic.partitions import build_manifest, dump_manifest
-
         folder = layout.run_prefix(prefix, dataset, ds, key)
         files = []
         for part in parts:
@@ -120,10 +119,30 @@ class _PartitionOperator(AwsBaseOperator[S3Hook]):
             files.append({"key": object_key, "rows": part.rows, "bytes": part.bytes})
         for local, name in extra_files:
             self.hook.load_file(local, layout.run_file_key(folder, name), bucket_name=bucket, replace=True)
-        manifest = build_manifest(
-            dataset=dataset, ds=ds, key=key, bucket=bucket, files=files, header=header,
-            interval=interval, stats=stats, quarantine=quarantine, source=source,
+        return self._publish(
+            bucket=bucket, prefix=prefix, dataset=dataset, ds=ds, key=key, folder=folder, files=files,
+            header=header, interval=interval, stats=stats, quarantine=quarantine, source=source,
         )  # fmt: skip
+
+    def _publish(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        dataset: str,
+        ds: str,
+        key: str,
+        folder: str,
+        files: Sequence[dict[str, Any]],
+        header: Sequence[str],
+        **manifest_fields: Any,
+    ) -> dict[str, Any]:
+        """Write the manifest of a run folder's ``files``: the audit copy first, the pointer last."""
+        from personalize_logic.partitions import build_manifest, dump_manifest
+
+        manifest = build_manifest(
+            dataset=dataset, ds=ds, key=key, bucket=bucket, files=files, header=header, **manifest_fields
+        )
         body = dump_manifest(manifest)
         # audit copy inside the run folder first, the partition pointer last (the atomic publish)
         self.hook.load_bytes(
@@ -526,25 +545,56 @@ class SqlToInteractionsOperator(_PartitionOperator):
         return writer.close(), writer.rows
 
 
-class RedshiftUnloadToPartitionOperator(RedshiftToS3Operator):
+class RedshiftUnloadToPartitionOperator(RedshiftDataOperator):
     """
-    ``RedshiftToS3Operator`` that UNLOADs into the run folder of a partition (publish separately).
+    UNLOAD the interval's query from Amazon Redshift into the run folder of a partition, through the
+    Redshift Data API (publish with :class:`PublishUnloadedPartitionOperator`).
 
-    ``select_query`` is typically ``"sql/unload_interactions.sql"`` (rendered from the file).
-    Returns ``{"run_prefix": ..., "run_key": ..., "partition": ...}`` for
+    Why the provider's ``RedshiftDataOperator`` and not ``RedshiftToS3Operator`` (both exist on every
+    supported provider, 9.22+): rows never pass through the worker with either, but only
+    ``RedshiftDataOperator`` is deferrable (the wait is a ``RedshiftDataTrigger`` in the triggerer;
+    ``RedshiftToS3Operator`` polls with ``time.sleep`` in the worker slot), cancels its statement when
+    the task is killed, and on Airflow 3.3+ (non-deferrable) reconnects to its running statement on a
+    retry instead of unloading twice. ``RedshiftToS3Operator`` also takes the UNLOAD authorization
+    from the AWS connection: its ``role_arn`` extra (the role Airflow itself assumes) or else the
+    worker's access keys written into the statement text, which ``DescribeStatement`` returns and
+    ``RedshiftDataHook`` prints into the task log when a statement fails (``pformat`` of the
+    response). Here the statement names ``IAM_ROLE`` (the role associated with the cluster): no
+    secret is in the SQL.
+
+    The query is ``select_query`` rendered from ``include/sql/`` (``.sql`` templates, as
+    ``RedshiftDataOperator.sql``); :func:`personalize_logic.redshift_unload.unload_statement` wraps it
+    into ``UNLOAD ('…') TO 's3://<bucket>/<run folder>/part-' IAM_ROLE '…' FORMAT AS CSV HEADER
+    MANIFEST VERBOSE …``. Each attempt writes its own run folder. The folder returned is the one the
+    statement that completed names in its ``TO`` clause (``DescribeStatement.QueryString``), so a
+    statement reconnected to on a retry is published from where it wrote. The generated DAGs run it
+    deferrable: every attempt (a retry, a cleared task) then runs a fresh UNLOAD. Non-deferrable on
+    Airflow 3.3+, the provider's ``durable`` reconnect also applies to a *cleared* task whose
+    statement succeeded (the task state store outlives a clear): it republishes that statement's
+    files; pass ``durable=False`` to unload again.
+
+    Returns ``{"run_prefix", "run_key", "partition", "bucket", "statement_id"}`` for
     :class:`PublishUnloadedPartitionOperator`.
 
     :param bucket: Destination bucket. (templated)
     :param prefix: Destination prefix. (templated)
+    :param select_query: The SELECT, or a ``.sql`` file on the template search path. (templated)
+    :param iam_role_arn: The IAM role the cluster uses to write to S3 (associated with the cluster),
+        or ``default``. (templated)
     :param partition_date: Partition date ``YYYY-MM-DD``. (templated)
     :param dataset: Dataset folder name.
+    :param unload_options: UNLOAD options (default
+        :data:`~personalize_logic.redshift_unload.DEFAULT_UNLOAD_OPTIONS`).
+    :param kwargs: ``RedshiftDataOperator`` arguments: ``database``, ``cluster_identifier`` or
+        ``workgroup_name``, ``db_user``, ``secret_arn``, ``deferrable``, ``poll_interval``, ...
     """
 
-    template_fields: Sequence[str] = (
-        *RedshiftToS3Operator.template_fields,
+    template_fields: tuple[str, ...] = (
+        *RedshiftDataOperator.template_fields,
         "bucket",
         "prefix",
         "partition_date",
+        "iam_role_arn",
     )
 
     def __init__(
@@ -553,52 +603,71 @@ class RedshiftUnloadToPartitionOperator(RedshiftToS3Operator):
         bucket: str,
         prefix: str,
         select_query: str,
+        iam_role_arn: str,
         partition_date: str = "{{ ds }}",
         dataset: str = "interactions",
-        unload_options: list[str] | None = None,
+        unload_options: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            s3_bucket=bucket,
-            s3_key="",
-            select_query=select_query,
-            include_header=True,
-            unload_options=unload_options or ["FORMAT AS CSV", "MAXFILESIZE 256 MB", "EXTENSION 'csv'"],
-            **kwargs,
-        )
+        super().__init__(sql=select_query, **kwargs)
         self.bucket = bucket
         self.prefix = prefix
+        self.iam_role_arn = iam_role_arn
         self.partition_date = partition_date
         self.dataset = dataset
+        self.unload_options = unload_options
 
     def execute(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
-        key = layout.attempt_key_from_context(context)
-        folder = layout.run_prefix(self.prefix, self.dataset, self.partition_date, key)
-        self.s3_bucket = self.bucket
-        self.s3_key = layout.unload_file_prefix(folder)
-        super().execute(context)
-        return {"run_prefix": folder, "run_key": key, "partition": self.partition_date, "bucket": self.bucket}
+        from personalize_logic.redshift_unload import DEFAULT_UNLOAD_OPTIONS, UnloadError, unload_statement
+
+        folder = layout.run_prefix(
+            self.prefix, self.dataset, self.partition_date, layout.attempt_key_from_context(context)
+        )
+        target = layout.s3_uri(self.bucket, layout.unload_file_prefix(folder))
+        try:
+            self.sql = unload_statement(
+                str(self.sql), target, self.iam_role_arn, self.unload_options or DEFAULT_UNLOAD_OPTIONS
+            )
+        except UnloadError as exc:
+            raise AirflowException(f"{self.task_id}: {exc}") from None
+        statement_ids = super().execute(context)  # deferrable: continues in execute_complete
+        return self._unloaded(str(statement_ids[0]))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:  # type: ignore[override]
+        statement_ids = super().execute_complete(context, event)
+        return self._unloaded(str(statement_ids[0]))
+
+    def _unloaded(self, statement_id: str) -> dict[str, Any]:
+        """Where the completed statement wrote, read from its own text."""
+        from personalize_logic.redshift_unload import UnloadError, unload_target
+
+        statement = self.hook.conn.describe_statement(Id=statement_id)
+        try:
+            bucket, unload_prefix = layout.split_s3(unload_target(statement.get("QueryString", "")))
+            folder = layout.unload_run_folder(unload_prefix)
+        except (UnloadError, ValueError) as exc:
+            raise AirflowException(
+                f"statement {statement_id}: cannot tell where it unloaded: {exc}"
+            ) from None
+        self.log.info("Statement %s unloaded %s rows into %s", statement_id,
+                      statement.get("ResultRows"), layout.s3_uri(bucket, folder))  # fmt: skip
+        return {
+            "run_prefix": folder,
+            "run_key": layout.run_key_of(folder),
+            "partition": self.partition_date,
+            "bucket": bucket,
+            "statement_id": statement_id,
+        }
 
 
-class PublishUnloadedPartitionOperator(_PartitionOperator):
-    """
-    Publish a run folder written by UNLOAD: check each part's header, count rows, write the manifest.
-
-    :param bucket: Bucket. (templated)
-    :param prefix: Destination prefix. (templated)
-    :param unload: The XCom of :class:`RedshiftUnloadToPartitionOperator` (dict). (templated)
-    :param expected_header: Header every part must start with (default: not checked).
-    :param dataset: Dataset folder name.
-    """
-
-    template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "unload")
+class _PublishStagedOperator(_PartitionOperator):
+    """What the publish steps of a run folder another service wrote share: where, and which header."""
 
     def __init__(
         self,
         *,
         bucket: str,
         prefix: str,
-        unload: dict[str, Any] | str,
         expected_header: Sequence[str] | None = None,
         dataset: str = "interactions",
         **kwargs: Any,
@@ -606,58 +675,87 @@ class PublishUnloadedPartitionOperator(_PartitionOperator):
         super().__init__(**kwargs)
         self.bucket = bucket
         self.prefix = prefix
-        self.unload = unload
         self.expected_header = expected_header
         self.dataset = dataset
 
+
+class PublishUnloadedPartitionOperator(_PublishStagedOperator):
+    """
+    Publish a run folder written by Redshift UNLOAD: the files and row counts come from UNLOAD's
+    ``MANIFEST VERBOSE`` manifest, each file's header line is checked with a ranged GET, and the
+    partition manifest is written. No data file is downloaded.
+
+    An interval without rows publishes one header-only part, like the other exports.
+
+    :param bucket: Bucket. (templated)
+    :param prefix: Destination prefix. (templated)
+    :param unload: The XCom of :class:`RedshiftUnloadToPartitionOperator` (dict). (templated)
+    :param expected_header: Header every part must start with (default: not checked; then the first
+        part's header is the partition's).
+    :param dataset: Dataset folder name.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "unload")
+    HEAD_BYTES = 64 * 1024
+
+    def __init__(self, *, unload: dict[str, Any] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.unload = unload
+
     def execute(self, context: Context) -> dict[str, Any]:
-        from personalize_logic.partitions import build_manifest, dump_manifest
+        from personalize_logic.redshift_unload import UnloadError, parse_unload_manifest
 
         info = json.loads(self.unload) if isinstance(self.unload, str) else self.unload
         folder, key, ds = info["run_prefix"], info["run_key"], info["partition"]
-        keys = sorted(
-            k for k in self.hook.list_keys(bucket_name=self.bucket, prefix=folder) or [] if k.endswith(".csv")
-        )
-        files = []
+        manifest_key = layout.unload_manifest_key(folder)
+        where = layout.s3_uri(self.bucket, manifest_key)
+        try:
+            body = self.hook.conn.get_object(Bucket=self.bucket, Key=manifest_key)["Body"].read()
+            unloaded = parse_unload_manifest(body, where)
+        except self.hook.conn.exceptions.NoSuchKey:
+            raise AirflowException(
+                f"{where} does not exist: did the UNLOAD run with MANIFEST VERBOSE?"
+            ) from None
+        except UnloadError as exc:
+            raise AirflowException(str(exc)) from None
+        files: list[dict[str, Any]] = []
         header: list[str] = list(self.expected_header or [])
-        for object_key in keys:
-            body = self.hook.conn.get_object(Bucket=self.bucket, Key=object_key)["Body"]
-            first: bytes | None = None
-            lines = size = 0
-            for chunk in body.iter_chunks(1 << 20):
-                if first is None:
-                    first = chunk.split(b"\n", 1)[0]
-                lines += chunk.count(b"\n")
-                size += len(chunk)
-            got = (first or b"").decode("utf-8").rstrip("\r").split(",")
+        for item in unloaded:
+            file_bucket, object_key = layout.split_s3(item.uri)
+            if file_bucket != self.bucket or not object_key.startswith(folder):
+                raise AirflowException(
+                    f"{where} lists {item.uri}, outside the run folder {layout.s3_uri(self.bucket, folder)}"
+                )
+            got = self._header(object_key)
             if self.expected_header and got != list(self.expected_header):
                 raise AirflowException(
-                    f"{layout.s3_uri(self.bucket, object_key)}: header {got} != {list(self.expected_header)} "
+                    f"{item.uri}: header {got} != {list(self.expected_header)} "
                     "(on Redshift set enable_case_sensitive_identifier=true for the unloading user)"
                 )
             header = header or got
-            files.append({"key": object_key, "rows": max(lines - 1, 0), "bytes": size})
-
-        manifest = build_manifest(
-            dataset=self.dataset, ds=ds, key=key, bucket=self.bucket, files=files, header=header,
-            source={"unload": True},
+            files.append({"key": object_key, "rows": item.rows, "bytes": item.bytes})
+        if not files:
+            if not header:
+                raise AirflowException(f"{where} lists no file and no expected_header is set")
+            self.log.warning("UNLOAD wrote no file for %s: publishing a header-only partition", ds)
+            empty = (",".join(header) + "\n").encode()
+            object_key = layout.run_file_key(folder, layout.part_name(0))
+            self.hook.load_bytes(empty, object_key, bucket_name=self.bucket, replace=True)
+            files.append({"key": object_key, "rows": 0, "bytes": len(empty)})
+        result = self._publish(
+            bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=ds, key=key, folder=folder,
+            files=files, header=header, source={"unload": True, "statement_id": info.get("statement_id")},
         )  # fmt: skip
-        body_bytes = dump_manifest(manifest)
-        self.hook.load_bytes(
-            body_bytes,
-            layout.run_file_key(folder, layout.MANIFEST_NAME),
-            bucket_name=self.bucket,
-            replace=True,
+        result.update(empty=result["rows"] == 0)
+        return result
+
+    def _header(self, object_key: str) -> list[str]:
+        """The first line of an object, read with one ranged GET."""
+        head = self.hook.conn.get_object(
+            Bucket=self.bucket, Key=object_key, Range=f"bytes=0-{self.HEAD_BYTES - 1}"
         )
-        pointer = layout.manifest_key(self.prefix, self.dataset, ds)
-        self.hook.load_bytes(body_bytes, pointer, bucket_name=self.bucket, replace=True)
-        return {
-            "partition": ds,
-            "manifest_uri": layout.s3_uri(self.bucket, pointer),
-            "run_prefix_uri": layout.s3_uri(self.bucket, folder),
-            "files": len(files),
-            "rows": manifest["rows"],
-        }
+        first = head["Body"].read().split(b"\n", 1)[0]
+        return first.decode("utf-8", "replace").rstrip("\r").split(",")
 
 
 def redshift_partition_export(
@@ -665,24 +763,232 @@ def redshift_partition_export(
     task_id: str,
     bucket: str,
     prefix: str,
+    iam_role_arn: str,
     select_query: str = "sql/unload_interactions.sql",
     dataset: str = "interactions",
     expected_header: Sequence[str] | None = ("USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP", "EVENT_VALUE"),
+    outlets: Sequence[Any] = (),
     **kwargs: Any,
 ) -> tuple[RedshiftUnloadToPartitionOperator, PublishUnloadedPartitionOperator]:
-    """Two chained tasks: ``<task_id>_unload`` >> ``<task_id>_publish`` (call inside a DAG context)."""
+    """
+    Two chained tasks: ``<task_id>_unload`` (UNLOAD through the Data API) >> ``<task_id>`` (publish).
+    Call inside a DAG context; ``kwargs`` go to :class:`RedshiftUnloadToPartitionOperator`.
+    """
     aws_conn_id = kwargs.pop("aws_conn_id", "aws_default")
     unload = RedshiftUnloadToPartitionOperator(
         task_id=f"{task_id}_unload", bucket=bucket, prefix=prefix, select_query=select_query,
-        dataset=dataset, aws_conn_id=aws_conn_id, **kwargs,
+        iam_role_arn=iam_role_arn, dataset=dataset, aws_conn_id=aws_conn_id, **kwargs,
     )  # fmt: skip
     publish = PublishUnloadedPartitionOperator(
-        task_id=f"{task_id}_publish", bucket=bucket, prefix=prefix, dataset=dataset,
+        task_id=task_id, bucket=bucket, prefix=prefix, dataset=dataset,
         unload=unload.output,  # type: ignore[arg-type]
         expected_header=list(expected_header) if expected_header else None, aws_conn_id=aws_conn_id,
+        outlets=list(outlets),
     )  # fmt: skip
     unload >> publish
     return unload, publish
+
+
+class AthenaTableOperator(AthenaOperator):
+    """
+    The provider's ``AthenaOperator`` for the DDL of a table over S3: its query names the table's
+    location as ``{{ task.location }}``. ``location`` is rendered first (it comes from the config and
+    may itself be a template, ``s3://{{ var.value.bucket }}/…``; ``params`` values are not rendered).
+
+    :param location: The table's ``s3://`` location. (templated)
+    """
+
+    template_fields: Sequence[str] = ("location", *AthenaOperator.template_fields)
+
+    def __init__(self, *, location: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.location = location
+
+
+class AthenaQueryToPartitionOperator(AthenaOperator):
+    """
+    Run the interval's Athena query with its result written into the run folder of a partition
+    (publish with :class:`PublishAthenaResultOperator`).
+
+    The provider's ``AthenaOperator`` (deferrable: ``AthenaTrigger`` waits in the triggerer; killed
+    while running, it stops the query) with the result location set per attempt:
+    ``<run folder>/_athena/``, where Athena writes ``<query id>.csv``. ``ClientRequestToken`` is
+    derived from the task attempt, so a request Athena already took is not run twice.
+
+    Why a plain SELECT and not ``UNLOAD`` or CTAS: Personalize reads CSV with a header row whose
+    names are not quoted, uncompressed. Athena's ``UNLOAD`` and CTAS ``TEXTFILE`` output has no
+    header, no CSV quoting (a comma in an id breaks the row) and, for ``UNLOAD``, is always gzip
+    (https://docs.aws.amazon.com/athena/latest/ug/unload.html: "Athena uses gzip for the JSON and
+    TEXTFILE formats"), so the worker would have to decompress and rewrite every byte. A SELECT's
+    result file is CSV with RFC 4180 quoting and a header row
+    (https://docs.aws.amazon.com/athena/latest/ug/querying.html); only its header is quoted, and
+    :class:`PublishAthenaResultOperator` rewrites that one line with a server-side copy.
+
+    Returns ``{"query_execution_id", "run_prefix", "run_key", "partition", "bucket"}``.
+
+    :param bucket: Destination bucket. (templated)
+    :param prefix: Destination prefix. (templated)
+    :param partition_date: Partition date ``YYYY-MM-DD``. (templated)
+    :param dataset: Dataset folder name.
+    :param kwargs: ``AthenaOperator`` arguments: ``query`` (a ``.sql`` file on the template search
+        path), ``database``, ``workgroup``, ``deferrable``, ``sleep_time``, ``params``, ...
+    """
+
+    template_fields: Sequence[str] = (*AthenaOperator.template_fields, "bucket", "prefix", "partition_date")
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        partition_date: str = "{{ ds }}",
+        dataset: str = "interactions",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.partition_date = partition_date
+        self.dataset = dataset
+
+    def _folder(self, context: Context) -> str:
+        return layout.run_prefix(
+            self.prefix, self.dataset, self.partition_date, layout.attempt_key_from_context(context)
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:  # type: ignore[override]
+        from personalize_logic.naming import stable_hash
+
+        folder = self._folder(context)
+        self.output_location = layout.s3_uri(self.bucket, layout.athena_results_prefix(folder))
+        attempt = layout.attempt_key_from_context(context)
+        self.client_request_token = stable_hash(self.dag_id, self.task_id, attempt, length=64)
+        query_execution_id = super().execute(context)  # deferrable: continues in execute_complete
+        return self._result(str(query_execution_id), folder)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:  # type: ignore[override]
+        query_execution_id = super().execute_complete(context, event)
+        return self._result(str(query_execution_id), self._folder(context))
+
+    def _result(self, query_execution_id: str, folder: str) -> dict[str, Any]:
+        return {
+            "query_execution_id": query_execution_id,
+            "run_prefix": folder,
+            "run_key": layout.run_key_of(folder),
+            "partition": self.partition_date,
+            "bucket": self.bucket,
+        }
+
+
+# Part 1 of a multipart copy is read (≥ 5 MiB, S3's minimum part size); the rest is copied by S3.
+HEAD_PART_BYTES = 8 * 1024 * 1024
+COPY_PART_BYTES = 1024 * 1024 * 1024
+
+
+def copy_with_header(
+    conn: Any, source: tuple[str, str], target: tuple[str, str], header: Sequence[str], where: str
+) -> int:
+    """
+    Copy a CSV object with its first line replaced by ``header`` (unquoted), S3 side: the first
+    ``HEAD_PART_BYTES`` pass through here, the rest is ``UploadPartCopy``. Returns the new size.
+
+    :raises AirflowException: the source is empty or its first line is not ``header`` (quoted or not).
+    """
+    import csv
+
+    (src_bucket, src_key), (dst_bucket, dst_key) = source, target
+    size = conn.head_object(Bucket=src_bucket, Key=src_key)["ContentLength"]
+    if size == 0:
+        raise AirflowException(f"{where}: the query result is empty (no header line)")
+    head = conn.get_object(Bucket=src_bucket, Key=src_key, Range=f"bytes=0-{min(size, HEAD_PART_BYTES) - 1}")
+    first_part = head["Body"].read()
+    first_line, newline, rest = first_part.partition(b"\n")
+    got = next(csv.reader([first_line.decode("utf-8", "replace")]), [])
+    if not newline or got != list(header):
+        raise AirflowException(f"{where}: result header {got} != {list(header)}")
+    new_head = (",".join(header) + "\n").encode() + rest
+    if size <= HEAD_PART_BYTES:
+        conn.put_object(Bucket=dst_bucket, Key=dst_key, Body=new_head)
+        return len(new_head)
+    upload_id = conn.create_multipart_upload(Bucket=dst_bucket, Key=dst_key)["UploadId"]
+    try:
+        part = conn.upload_part(
+            Bucket=dst_bucket, Key=dst_key, UploadId=upload_id, PartNumber=1, Body=new_head
+        )
+        parts = [{"ETag": part["ETag"], "PartNumber": 1}]
+        for start in range(HEAD_PART_BYTES, size, COPY_PART_BYTES):
+            end = min(start + COPY_PART_BYTES, size) - 1
+            copied = conn.upload_part_copy(
+                Bucket=dst_bucket, Key=dst_key, UploadId=upload_id, PartNumber=len(parts) + 1,
+                CopySource={"Bucket": src_bucket, "Key": src_key}, CopySourceRange=f"bytes={start}-{end}",
+            )  # fmt: skip
+            parts.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": len(parts) + 1})
+        conn.complete_multipart_upload(
+            Bucket=dst_bucket, Key=dst_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+    except BaseException:
+        conn.abort_multipart_upload(Bucket=dst_bucket, Key=dst_key, UploadId=upload_id)
+        raise
+    return len(new_head) + size - len(first_part)
+
+
+class PublishAthenaResultOperator(_PublishStagedOperator):
+    """
+    Publish the result of :class:`AthenaQueryToPartitionOperator` as the partition's CSV part: the
+    result file (found in ``GetQueryExecution``'s ``OutputLocation``, so a workgroup that enforces
+    its own result location works too) is copied into ``part-00000.csv`` of the run folder with its
+    header line unquoted (:func:`copy_with_header`: no row passes through the worker), the row count
+    is Athena's ``GetQueryRuntimeStatistics`` ``OutputRows``, and the partition manifest is written.
+
+    :param bucket: Bucket. (templated)
+    :param prefix: Destination prefix. (templated)
+    :param query: The XCom of :class:`AthenaQueryToPartitionOperator` (dict). (templated)
+    :param expected_header: The header the query must produce (its column aliases).
+    :param dataset: Dataset folder name.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("bucket", "prefix", "query")
+
+    def __init__(self, *, query: dict[str, Any] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.query = query
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+        if not self.expected_header:
+            raise AirflowException("expected_header is required: the result's header line is replaced by it")
+        info = json.loads(self.query) if isinstance(self.query, str) else self.query
+        query_id, folder, key, ds = (
+            info["query_execution_id"],
+            info["run_prefix"],
+            info["run_key"],
+            info["partition"],
+        )
+        athena = AthenaHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify
+        ).conn
+        execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        if execution["Status"]["State"] != "SUCCEEDED":
+            raise AirflowException(
+                f"Athena query {query_id} is {execution['Status']['State']}, not SUCCEEDED"
+            )
+        result_uri = execution["ResultConfiguration"]["OutputLocation"]
+        statistics = athena.get_query_runtime_statistics(QueryExecutionId=query_id)["QueryRuntimeStatistics"]
+        rows = (statistics.get("Rows") or {}).get("OutputRows")
+        part_key = layout.run_file_key(folder, layout.part_name(0))
+        size = copy_with_header(
+            self.hook.conn, layout.split_s3(result_uri), (self.bucket, part_key), self.expected_header,
+            f"Athena query {query_id} ({result_uri})",
+        )  # fmt: skip
+        result = self._publish(
+            bucket=self.bucket, prefix=self.prefix, dataset=self.dataset, ds=ds, key=key, folder=folder,
+            files=[{"key": part_key, "rows": rows, "bytes": size}], header=list(self.expected_header),
+            source={"athena": {"query_execution_id": query_id, "result": result_uri,
+                               "data_scanned_bytes": execution.get("Statistics", {}).get("DataScannedInBytes")}},
+        )  # fmt: skip
+        result.update(empty=rows == 0, query_execution_id=query_id)
+        return result
 
 
 class BuildTrainingSnapshotOperator(_PartitionOperator):

@@ -186,6 +186,32 @@ def unload_file_prefix(run_folder: str) -> str:
     return run_file_key(run_folder, "part-")
 
 
+def unload_run_folder(unload_prefix: str) -> str:
+    """The run folder of an UNLOAD target key (:func:`unload_file_prefix`), checked; ``ValueError`` if not one."""
+    head, sep, tail = unload_prefix.rpartition("/run=")
+    if not sep or not head or not tail.endswith("/part-") or "/" in tail[: -len("/part-")]:
+        raise ValueError(f"not an UNLOAD target of a run folder: {unload_prefix!r}")
+    return unload_prefix[: -len("part-")]
+
+
+def run_key_of(run_folder: str) -> str:
+    """The attempt key of a run folder (:func:`run_prefix`)."""
+    name = run_folder.rstrip("/").rsplit("/", 1)[-1]
+    if not name.startswith("run=") or len(name) == len("run="):
+        raise ValueError(f"not a run folder: {run_folder!r}")
+    return name[len("run=") :]
+
+
+def unload_manifest_key(run_folder: str) -> str:
+    """``<name-prefix>manifest``: where ``UNLOAD ... MANIFEST`` writes its manifest (r_UNLOAD, MANIFEST)."""
+    return unload_file_prefix(run_folder) + "manifest"
+
+
+def athena_results_prefix(run_folder: str) -> str:
+    """The query result location of the run's Athena query: Athena writes ``<query id>.csv`` there."""
+    return run_file_key(run_folder, "_athena/")
+
+
 def part_name(index: int) -> str:
     return f"part-{index:05d}.csv"
 
@@ -295,6 +321,10 @@ class BucketLayout:
     def batch_job_config_uri(self, solution: str) -> str:
         """Default batch segment queries (JSON lines), dropped by you."""
         return self.uri("batch", solution, "job_config.json")
+
+    def athena_ddl_results_uri(self) -> str:
+        """Where the Athena engine's DDL queries (database, table) write their ``<query id>.txt`` results."""
+        return folder(self.uri("athena", "ddl"))
 
     def state_root_uri(self) -> str:
         return self.uri("state")
@@ -411,6 +441,8 @@ def documented_patterns() -> dict[str, str]:
         "partition pointer": manifest_key("<prefix>", "<dataset>", ds),
         "run folder: CSV parts": run_file_key(run_folder, part_name(0)),
         "run folder: Redshift UNLOAD parts": unload_file_prefix(run_folder),
+        "run folder: Redshift UNLOAD manifest": unload_manifest_key(run_folder),
+        "run folder: Athena query result": run_file_key(athena_results_prefix(run_folder), "<query id>.csv"),
         "run folder: manifest copy": run_file_key(run_folder, MANIFEST_NAME),
         "run folder: quarantine": quarantine_key("<prefix>", "<dataset>", ds, "<attempt key>"),
         "snapshot import folder": snapshot_file_key(
@@ -422,6 +454,7 @@ def documented_patterns() -> dict[str, str]:
         ),
         "imported partitions": where.imported_partitions_uri("<dataset>"),
         "items / users to import": where.dataset_source_uri("<kind>"),
+        "Athena DDL results": join(where.athena_ddl_results_uri(), "<query id>.txt"),
         "quality gate: verdict": verdict_uri(where.solution_state_uri("<solution>"), "<version id>"),
         "quality gate: accepted": accepted_version_uri(
             where.solution_state_uri("<solution>"), "<version id>"

@@ -21,9 +21,10 @@ why (:data:`NOT_ACTED_ON`); none is accepted and then ignored:
   (MPE's cron ``schedules`` and ``maxAge``: here imports and training run on a fresh export or on
   ``pipeline.training.schedule``, and batch jobs when the metrics gate accepts a version);
   ``performAutoTraining: true`` (solutions are created with it off, ``false`` is accepted).
-* rejected keys of this project's own block: ``pipeline.export.redshift.iamRoleArn`` (source
-  ``redshift`` runs ``sqlFile`` through ``connId``: no UNLOAD, no role) and
-  ``pipeline.batchInference.usersFrom`` (the users are always the training snapshot's).
+* rejected keys of this project's own block: ``pipeline.export.redshift.connId`` (source
+  ``redshift`` UNLOADs through the Redshift Data API on ``pipeline.awsConnId``; ``source: sql`` is
+  the connection path) and ``pipeline.batchInference.usersFrom`` (the users are always the training
+  snapshot's).
 
 The shipped MPE sample (``include/config/bingewatch.json``) uses none of the rejected keys, so it
 loads byte for byte; no MPE key had to be kept as "accepted but not used".
@@ -434,17 +435,47 @@ class SqlSource(_Strict, kw_only=True):
 
 
 class RedshiftSource(_Strict, kw_only=True):
-    """Runs ``sqlFile`` through ``connId`` like :class:`SqlSource` (rows pass through the worker)."""
+    """
+    ``UNLOAD`` of ``sqlFile`` through the Redshift Data API on ``pipeline.awsConnId`` (the cluster
+    writes the CSV files to S3; no row passes through the worker). ``iamRoleArn`` is the role the
+    cluster assumes to write (associated with the cluster, or ``default``); ``clusterIdentifier``
+    (provisioned) or ``workgroupName`` (Serverless), one of them; ``dbUser`` (temporary credentials,
+    provisioned only) or ``secretArn`` (Secrets Manager) authenticate, as the Data API's
+    ``ExecuteStatement`` takes them.
+    """
 
-    connId: str = "redshift_default"
     sqlFile: str = "sql/unload_interactions.sql"
+    iamRoleArn: str
+    database: str
+    clusterIdentifier: str | None = None
+    workgroupName: str | None = None
+    dbUser: str | None = None
+    secretArn: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.clusterIdentifier is None) == (self.workgroupName is None):
+            raise _invalid("clusterIdentifier", "set exactly one of clusterIdentifier and workgroupName")
+        if self.dbUser is not None and self.workgroupName is not None:
+            raise _invalid("dbUser", "dbUser (temporary credentials) works with clusterIdentifier only")
+
+
+class AthenaEngine(_Strict, kw_only=True):
+    """
+    Where the Athena engine keeps its table (``export.engine: athena``): the Glue ``database``
+    (default: the project id in lower case) and ``table`` over ``export.mparticle.sourcePrefix``, and
+    the Athena ``workgroup`` its queries run in.
+    """
+
+    database: Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,255}$")] | None = None
+    table: Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,255}$")] = "mparticle_batches"
+    workgroup: Annotated[str, Meta(pattern=r"^[a-zA-Z0-9._-]{1,128}$")] = "primary"
 
 
 class ExportConfig(_Strict, kw_only=True):
     """
-    Where each interval's interactions come from: ``mparticle`` (batch files in S3), ``sql`` or
-    ``redshift`` (a SQL file run by ``SqlToInteractionsOperator`` on a common-sql connection, the rows
-    streamed through the worker; the two differ only in the default ``connId``), ``none`` (no export
+    Where each interval's interactions come from: ``mparticle`` (batch files in S3), ``sql`` (a SQL
+    file run by ``SqlToInteractionsOperator`` on a common-sql connection, the rows streamed through
+    the worker), ``redshift`` (the SQL file UNLOADed by Redshift straight to S3), ``none`` (no export
     DAG).
     """
 
@@ -456,11 +487,20 @@ class ExportConfig(_Strict, kw_only=True):
     mparticle: MParticleSource | None = None
     sql: SqlSource | None = None
     redshift: RedshiftSource | None = None
+    # mParticle only: "python" parses the batches on the worker, "athena" queries them where they lie
+    engine: Literal["python", "athena"] = "python"
+    athena: AthenaEngine | None = None
 
     def __post_init__(self) -> None:
         if self.source in ("mparticle", "sql", "redshift") and getattr(self, self.source) is None:
             raise _invalid(
                 self.source, f"export.source is {self.source!r} but export.{self.source} is missing"
+            )
+        if self.engine == "athena" and self.source != "mparticle":
+            raise _invalid("engine", "engine 'athena' exports mParticle batches: it needs source 'mparticle'")
+        if self.athena is not None and self.engine != "athena":
+            raise _invalid(
+                "athena", "export.athena configures export.engine 'athena'; set engine or remove it"
             )
 
 
@@ -905,9 +945,10 @@ NOT_ACTED_ON: dict[tuple[str, ...], str] = {
         "batch jobs run when the metrics gate accepts a new solution version (the batch DAG is "
         "scheduled on it), not on a cron; remove workflowConfig"
     ),
-    ("pipeline", "export", "redshift", "iamRoleArn"): (
-        "source 'redshift' runs sqlFile through the connection connId and streams the rows through "
-        "the worker; no UNLOAD runs, so no IAM role is used; remove the key"
+    ("pipeline", "export", "redshift", "connId"): (
+        "source 'redshift' UNLOADs through the Redshift Data API on pipeline.awsConnId (set database, "
+        "clusterIdentifier or workgroupName, iamRoleArn); to run the SQL over a database connection "
+        "and stream the rows through the worker, use source 'sql' with export.sql.connId"
     ),
     ("pipeline", "batchInference", "usersFrom"): (
         "the users of a batch inference job are always those of the training snapshot's "

@@ -198,8 +198,12 @@ def build_export_dag(cfg: ProjectConfig, config_path: Path) -> DAG | None:
         catchup=export.catchup,
         max_active_runs=4,
     ) as dag:
-        if export.source == "mparticle" and export.mparticle:
+        if export.source == "mparticle" and export.engine == "athena":
+            _mparticle_athena_export(cfg, asset)
+        elif export.source == "mparticle" and export.mparticle:
             _mparticle_export(cfg, asset)
+        elif export.source == "redshift":
+            _redshift_export(cfg, asset)
         else:
             _sql_export(cfg, asset)
     return dag
@@ -235,12 +239,82 @@ def _mparticle_export(cfg: ProjectConfig, asset: Asset) -> None:
     )
 
 
+def _mparticle_athena_export(cfg: ProjectConfig, asset: Asset) -> None:
+    """mParticle on Athena: database and table (idempotent DDL) → the interval's query → publish."""
+    from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+
+    from operators.interactions_export import (
+        AthenaQueryToPartitionOperator,
+        AthenaTableOperator,
+        PublishAthenaResultOperator,
+    )
+    from personalize_logic.partitions import INTERACTIONS_HEADER
+
+    pipeline = cfg.pipeline
+    mparticle, athena = pipeline.export.mparticle, pipeline.export.athena
+    assert mparticle is not None  # guaranteed by ExportConfig validation
+    database = athena.database if athena and athena.database else cfg.project_id().lower()
+    table = athena.table if athena else "mparticle_batches"
+    workgroup = athena.workgroup if athena else "primary"
+    params = {
+        "database": database,
+        "table": table,
+        "actions": list(mparticle.actions),
+        "user_id_source": mparticle.userIdSource,
+    }
+    ddl_results = bucket_layout(pipeline).athena_ddl_results_uri()
+    common = {"database": "default", "output_location": ddl_results, "workgroup": workgroup, "params": params,
+              "deferrable": True, "sleep_time": 5}  # fmt: skip
+    athena_database = AthenaOperator(
+        task_id="athena_database", query="sql/athena/mparticle_database.sql", **common
+    )
+    athena_table = AthenaTableOperator(
+        task_id="athena_table", query="sql/athena/mparticle_batches_table.sql",
+        location=layout.folder(mparticle.sourcePrefix), **common,
+    )  # fmt: skip
+    query = AthenaQueryToPartitionOperator(
+        task_id="export_interactions_query", query="sql/athena/mparticle_interactions.sql", database=database,
+        workgroup=workgroup, bucket=pipeline.bucket, prefix=pipeline.prefix, partition_date=INTERVAL_DS,
+        params=params, deferrable=True, sleep_time=10,
+    )  # fmt: skip
+    publish = PublishAthenaResultOperator(
+        task_id="export_interactions", bucket=pipeline.bucket, prefix=pipeline.prefix, query=query.output,
+        expected_header=list(INTERACTIONS_HEADER), outlets=[asset],
+    )  # fmt: skip
+    chain(athena_database, athena_table, query, publish)
+
+
+def _redshift_export(cfg: ProjectConfig, asset: Asset) -> None:
+    """Redshift: UNLOAD (Data API, deferrable) into the run folder, then publish by manifest."""
+    from operators.interactions_export import redshift_partition_export
+
+    pipeline = cfg.pipeline
+    source = pipeline.export.redshift
+    assert source is not None  # guaranteed by ExportConfig validation
+    redshift_partition_export(
+        task_id="export_interactions",
+        bucket=pipeline.bucket,
+        prefix=pipeline.prefix,
+        select_query=source.sqlFile,
+        iam_role_arn=source.iamRoleArn,
+        partition_date=INTERVAL_DS,
+        database=source.database,
+        cluster_identifier=source.clusterIdentifier,
+        workgroup_name=source.workgroupName,
+        db_user=source.dbUser,
+        secret_arn=source.secretArn,
+        aws_conn_id=pipeline.awsConnId,
+        deferrable=True,
+        outlets=[asset],
+    )
+
+
 def _sql_export(cfg: ProjectConfig, asset: Asset) -> None:
-    """SQL or Redshift: the query runs on the source's connection, rows stream into the partition."""
+    """SQL: the query runs on the source's connection, rows stream into the partition."""
     from operators.interactions_export import SqlToInteractionsOperator
 
     pipeline = cfg.pipeline
-    source = pipeline.export.sql or pipeline.export.redshift
+    source = pipeline.export.sql
     assert source is not None  # guaranteed by ExportConfig validation
     SqlToInteractionsOperator(
         task_id="export_interactions",

@@ -61,6 +61,8 @@ KNOWN_PREFIXES = {
     "redshift",
     "redshift-data",
     "redshift-serverless",
+    "athena",
+    "glue",
     "kms",
     "secretsmanager",
 }
@@ -316,5 +318,10 @@ def test_execution_policy_covers_the_pipeline_steps() -> None:
         "s3:ListBucket",
         "sns:Publish",
         "redshift-data:ExecuteStatement",
+        "redshift-data:CancelStatement",
+        "athena:StartQueryExecution",
+        "athena:StopQueryExecution",
+        "athena:GetQueryRuntimeStatistics",
+        "glue:CreateTable",
     ):
         assert allowed(policy, action), action

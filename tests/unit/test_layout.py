@@ -93,6 +93,18 @@ def test_export_and_snapshot_keys() -> None:
         L.run_prefix("p", "interactions", "2026-09-01", "a/b")
 
 
+def test_an_unload_target_gives_back_its_run_folder_and_attempt_key() -> None:
+    run = L.run_prefix("p", "interactions", "2026-09-01", "scheduled__x.try2")
+    assert L.unload_run_folder(L.unload_file_prefix(run)) == run
+    assert L.run_key_of(run) == "scheduled__x.try2"
+    assert L.unload_manifest_key(run) == run + "part-manifest"
+    for bad in ("p/interactions/dt=2026-09-01/part-", "p/run=a/b/part-", "p/run=a/other-"):
+        with pytest.raises(ValueError, match="not an UNLOAD target"):
+            L.unload_run_folder(bad)
+    with pytest.raises(ValueError, match="not a run folder"):
+        L.run_key_of("p/interactions/dt=2026-09-01/")
+
+
 def test_only_partition_pointers_are_manifest_keys() -> None:
     assert L.is_manifest_key("p/interactions/dt=2026-09-01/_manifest.json", "p", "interactions")
     assert not L.is_manifest_key(
@@ -140,6 +152,7 @@ def test_the_design_doc_table_shows_every_pattern_layout_builds_and_no_other() -
 NOT_PATTERNS = {
     "is_s3_uri", "split_s3", "s3_uri", "join", "folder", "check_ds", "is_manifest_key", "documented_patterns",
     "dataset_root_prefix",
+    "unload_run_folder", "run_key_of",
     "attempt_key", "attempt_key_from_context", "dag_run_key", "dag_run_key_macros", "task_run_key",
     "task_run_key_from_context", "default_snapshot_key",
     "dataset_root_uri", "partitions_pattern", "snapshots_uri", "batch_root_uri", "state_root_uri", "segment_root_uri",

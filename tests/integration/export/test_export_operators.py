@@ -257,37 +257,6 @@ def test_sql_to_interactions_postgres(s3, pg_table):
     assert again["rows"] == out["rows"]
 
 
-def test_redshift_unload_targets_run_folder(s3, monkeypatch):
-    from operators.interactions_export import (
-        PublishUnloadedPartitionOperator,
-        RedshiftUnloadToPartitionOperator,
-    )
-
-    executed: list[str] = []
-    monkeypatch.setattr(
-        "airflow.providers.amazon.aws.transfers.redshift_to_s3.RedshiftSQLHook.run",
-        lambda self, sql, autocommit=False, parameters=None: executed.append(sql),
-    )
-    op = RedshiftUnloadToPartitionOperator(task_id="u", bucket=BUCKET, prefix="rs", partition_date="2024-01-02",
-                                           select_query='SELECT 1 AS "USER_ID"')  # fmt: skip
-    info = op.execute(ctx("scheduled__rs"))
-    assert f"TO 's3://{BUCKET}/rs/interactions/dt=2024-01-02/run=scheduled__rs.try1/part-'" in executed[0]
-    assert "HEADER" in executed[0]
-    assert "FORMAT AS CSV" in executed[0]
-    # pretend UNLOAD wrote two parts
-    header = b"USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP,EVENT_VALUE\n"
-    s3.put_object(
-        Bucket=BUCKET, Key=info["run_prefix"] + "part-0000_part_00.csv", Body=header + b"1,a,v,1,\n2,b,v,2,\n"
-    )
-    s3.put_object(
-        Bucket=BUCKET, Key=info["run_prefix"] + "part-0001_part_00.csv", Body=header + b"3,c,v,3,\n"
-    )
-    out = PublishUnloadedPartitionOperator(task_id="p", bucket=BUCKET, prefix="rs", unload=info,
-                                           expected_header=header.decode().strip().split(",")).execute(ctx())  # fmt: skip
-    assert out["rows"] == 3
-    assert out["files"] == 2
-
-
 def test_incremental_snapshot_imports_only_partitions_not_imported_before(s3):
     """INCREMENTAL: the window's partitions missing from the import record, copied apart (issue 12)."""
     import json

@@ -56,7 +56,15 @@ def test_python_m_emulators_start_needs_no_pythonpath(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the stack did not come up"
             time.sleep(0.2)
         endpoints = json.loads(described.read_text())["endpoints"]
-        assert set(endpoints) == {"s3", "personalize", "pinpoint", "customer-profiles", "mparticle"}
+        assert set(endpoints) == {
+            "s3",
+            "personalize",
+            "pinpoint",
+            "customer-profiles",
+            "mparticle",
+            "redshift-data",
+            "athena",
+        }
         assert all(url.startswith("http://127.0.0.1:") for url in endpoints.values())
         client = boto3.client(
             "personalize",

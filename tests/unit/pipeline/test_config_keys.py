@@ -51,6 +51,11 @@ def _solution(data: dict, name: str) -> dict:
     return next(s for s in data["solutions"] if s["serviceConfig"]["name"] == name)
 
 
+REDSHIFT = {
+    "iamRoleArn": "arn:aws:iam::123456789012:role/unload",
+    "database": "analytics",
+    "clusterIdentifier": "warehouse",
+}
 SEGMENTS = "bw_aws-item-attribute-affinity"
 RECS = "bw_user-personalization"
 
@@ -111,12 +116,11 @@ def _tasks(path: Path) -> dict[str, Any]:
         ),
         pytest.param(
             lambda d: d["pipeline"]["export"].update(
-                source="redshift",
-                redshift={"connId": "rs", "iamRoleArn": "arn:aws:iam::123456789012:role/unload"},
+                source="redshift", redshift={**REDSHIFT, "connId": "redshift_default"}
             ),
-            "pipeline.export.redshift.iamRoleArn",
-            "no UNLOAD runs, so no IAM role is used",
-            id="redshift.iamRoleArn",
+            "pipeline.export.redshift.connId",
+            "use source 'sql' with export.sql.connId",
+            id="redshift.connId",
         ),
         pytest.param(
             lambda d: d["pipeline"]["batchInference"].update(usersFrom="interactions"),
@@ -145,7 +149,7 @@ def test_every_rejected_key_has_a_test_above() -> None:
         ("solutions", "*", "workflowConfig"),
         ("solutions", "*", "batchInferenceJobs", "*", "workflowConfig"),
         ("solutions", "*", "batchSegmentJobs", "*", "workflowConfig"),
-        ("pipeline", "export", "redshift", "iamRoleArn"),
+        ("pipeline", "export", "redshift", "connId"),
         ("pipeline", "batchInference", "usersFrom"),
     }
     assert set(project_config.NOT_ACTED_ON) == tested
@@ -255,6 +259,128 @@ def test_invalid_root_tags_are_reported_at_the_root(tmp_path: Path) -> None:
     path = _project(tmp_path, lambda d: d.update(tags=[{"tagKey": "team"}]))
     with pytest.raises(ConfigError, match=r"invalid key tags\.0\.tagValue: required key is missing"):
         load_config(path)
+
+
+def test_redshift_keys_reach_the_unload_and_the_data_api(tmp_path: Path) -> None:
+    redshift = {**REDSHIFT, "sqlFile": "sql/my_interactions.sql", "dbUser": "airflow"}
+    tasks = _tasks(
+        _project(tmp_path, lambda d: d["pipeline"]["export"].update(source="redshift", redshift=redshift))
+    )
+    unload = tasks["export_interactions_unload"]
+    assert unload.sql == "sql/my_interactions.sql"  # rendered from include/ at run time
+    assert unload.iam_role_arn == redshift["iamRoleArn"]
+    assert (unload.database, unload.cluster_identifier, unload.workgroup_name) == (
+        "analytics",
+        "warehouse",
+        None,
+    )
+    assert (unload.db_user, unload.secret_arn) == ("airflow", None)
+    assert unload.deferrable is True
+    assert unload.downstream_task_ids == {"export_interactions"}
+    serverless = {
+        **REDSHIFT,
+        "clusterIdentifier": None,
+        "workgroupName": "wg",
+        "secretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rs",
+    }
+    tasks = _tasks(
+        _project(tmp_path, lambda d: d["pipeline"]["export"].update(source="redshift", redshift=serverless))
+    )
+    unload = tasks["export_interactions_unload"]
+    assert (unload.cluster_identifier, unload.workgroup_name, unload.secret_arn) == (
+        None,
+        "wg",
+        serverless["secretArn"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("redshift", "key", "message"),
+    [
+        pytest.param({**REDSHIFT, "workgroupName": "wg"}, "clusterIdentifier", "exactly one of", id="both"),
+        pytest.param(
+            {k: v for k, v in REDSHIFT.items() if k != "clusterIdentifier"},
+            "clusterIdentifier",
+            "exactly one of",
+            id="neither",
+        ),
+        pytest.param(
+            {**REDSHIFT, "clusterIdentifier": None, "workgroupName": "wg", "dbUser": "u"},
+            "dbUser",
+            "clusterIdentifier only",
+            id="dbUser-serverless",
+        ),
+        pytest.param(
+            {k: v for k, v in REDSHIFT.items() if k != "iamRoleArn"},
+            "iamRoleArn",
+            "required key is missing",
+            id="no-role",
+        ),
+    ],
+)
+def test_redshift_source_is_checked_when_loaded(
+    tmp_path: Path, redshift: dict, key: str, message: str
+) -> None:
+    path = _project(tmp_path, lambda d: d["pipeline"]["export"].update(source="redshift", redshift=redshift))
+    with pytest.raises(ConfigError, match=rf"invalid key pipeline\.export\.redshift\.{key}: .*{message}"):
+        load_config(path)
+
+
+def _athena(d: dict, **athena: str) -> None:
+    d["pipeline"]["export"].update(engine="athena", **({"athena": athena} if athena else {}))
+
+
+def test_the_athena_engine_keys_reach_the_ddl_the_query_and_the_workgroup(tmp_path: Path) -> None:
+    tasks = _tasks(_project(tmp_path, lambda d: _athena(d, database="shop", table="landed", workgroup="etl")))
+    query = tasks["export_interactions_query"]
+    assert (query.database, query.workgroup, query.deferrable) == ("shop", "etl", True)
+    assert query.query == "sql/athena/mparticle_interactions.sql"
+    assert (query.params["database"], query.params["table"]) == ("shop", "landed")
+    assert query.params["actions"] == ["purchase", "view_detail", "add_to_cart", "add_to_wishlist"]
+    assert tasks["athena_table"].location == "s3://{{ var.value.personalize_bucket }}/mparticle/events/"
+    assert {t.workgroup for t in (tasks["athena_database"], tasks["athena_table"])} == {"etl"}
+    assert tasks["athena_table"].downstream_task_ids == {"export_interactions_query"}
+    assert query.downstream_task_ids == {"export_interactions"}
+    assert [o.uri for o in tasks["export_interactions"].outlets] == [
+        "x-personalize://bingewatch/interactions"
+    ]
+    defaults = _tasks(_project(tmp_path, _athena))["export_interactions_query"]
+    assert (defaults.database, defaults.params["table"], defaults.workgroup) == (
+        "bingewatch",
+        "mparticle_batches",
+        "primary",
+    )
+
+
+def test_the_python_engine_is_the_default(tmp_path: Path) -> None:
+    tasks = _tasks(_project(tmp_path))
+    assert "export_interactions_query" not in tasks
+    assert type(tasks["export_interactions"]).__name__ == "MParticleBatchesToInteractionsOperator"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "message"),
+    [
+        pytest.param(
+            lambda d: d["pipeline"]["export"].update(athena={"table": "t"}),
+            "athena",
+            "set engine or remove it",
+            id="athena-block-without-engine",
+        ),
+        pytest.param(
+            lambda d: d["pipeline"]["export"].update(engine="athena", source="redshift", redshift=REDSHIFT),
+            "engine",
+            "needs source 'mparticle'",
+            id="athena-engine-other-source",
+        ),
+        pytest.param(
+            lambda d: _athena(d, database="Bad-Name"), "athena.database", "matching regex", id="glue-name"
+        ),
+    ],
+)
+def test_athena_engine_keys_are_checked(tmp_path: Path, mutate: Any, key: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"invalid key pipeline\.export\.{key}: .*{message}"):
+        load_config(_project(tmp_path, mutate))
 
 
 def test_the_shipped_mpe_file_uses_no_rejected_key() -> None:
