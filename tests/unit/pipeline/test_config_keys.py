@@ -261,11 +261,17 @@ def test_invalid_root_tags_are_reported_at_the_root(tmp_path: Path) -> None:
         load_config(path)
 
 
+def _redshift_source(d: dict, redshift: dict) -> None:
+    """Export from Redshift; the exclusion filter then needs its event types spelled out."""
+    d["pipeline"]["export"].update(source="redshift", redshift=redshift)
+    exclude = d["pipeline"].get("batchInference", {}).get("excludeInteracted")
+    if exclude is not None:
+        exclude["eventTypes"] = ["purchase"]
+
+
 def test_redshift_keys_reach_the_unload_and_the_data_api(tmp_path: Path) -> None:
     redshift = {**REDSHIFT, "sqlFile": "sql/my_interactions.sql", "dbUser": "airflow"}
-    tasks = _tasks(
-        _project(tmp_path, lambda d: d["pipeline"]["export"].update(source="redshift", redshift=redshift))
-    )
+    tasks = _tasks(_project(tmp_path, lambda d: _redshift_source(d, redshift)))
     unload = tasks["export_interactions_unload"]
     assert unload.sql == "sql/my_interactions.sql"  # rendered from include/ at run time
     assert unload.iam_role_arn == redshift["iamRoleArn"]
@@ -283,9 +289,7 @@ def test_redshift_keys_reach_the_unload_and_the_data_api(tmp_path: Path) -> None
         "workgroupName": "wg",
         "secretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rs",
     }
-    tasks = _tasks(
-        _project(tmp_path, lambda d: d["pipeline"]["export"].update(source="redshift", redshift=serverless))
-    )
+    tasks = _tasks(_project(tmp_path, lambda d: _redshift_source(d, serverless)))
     unload = tasks["export_interactions_unload"]
     assert (unload.cluster_identifier, unload.workgroup_name, unload.secret_arn) == (
         None,
