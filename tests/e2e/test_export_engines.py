@@ -40,6 +40,9 @@ def _export_dag(tmp_path: Path, export: dict, bucket: str, monkeypatch) -> objec
     (tmp_path / "bingewatch.json").write_text((config / "bingewatch.json").read_text())
     sidecar = json.loads((config / "bingewatch.pipeline.json").read_text())
     sidecar["pipeline"]["export"] = export
+    exclude = sidecar["pipeline"].get("batchInference", {}).get("excludeInteracted")
+    if exclude is not None and export.get("source") != "mparticle":
+        exclude["eventTypes"] = ["purchase", "view_detail"]  # mParticle's actions are the default
     (tmp_path / "bingewatch.pipeline.json").write_text(json.dumps(sidecar))
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_BUCKET", bucket)
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ROLE_ARN", "arn:aws:iam::123456789012:role/p")
